@@ -1,0 +1,81 @@
+package cache
+
+import (
+	"context"
+	"io"
+	"sync"
+)
+
+// Reader reads one version of one object through the cache. One Reader per
+// open file handle: it keeps the state of the sequential-read detector.
+type Reader struct {
+	c         *Cache
+	key, etag string
+	size      int64
+	fetch     Fetch
+	maxAhead  int64 // read-ahead limit in bytes
+
+	mu     sync.Mutex
+	next   int64 // where a sequential reader reads next; guarded by mu
+	window int64 // current read-ahead in bytes, grows while reads stay sequential; guarded by mu
+}
+
+// NewReader returns a Reader of the object version (key, etag) of size bytes.
+func (c *Cache) NewReader(key, etag string, size int64, readAhead int64, fetch Fetch) *Reader {
+	return &Reader{c: c, key: key, etag: etag, size: size, fetch: fetch, maxAhead: readAhead}
+}
+
+func (r *Reader) id(i int64) BlockID { return BlockID{Key: r.key, ETag: r.etag, Index: i} }
+
+func (r *Reader) blockLen(i int64) int {
+	return int(min(r.c.blockSize, r.size-i*r.c.blockSize))
+}
+
+// ReadAt fills p from off. It returns io.EOF only when off is at or past the
+// end, so a short count means the end of the object.
+func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), r.size)
+	r.readAhead(ctx, off, end)
+	bs := r.c.blockSize
+	n := 0
+	for pos := off; pos < end; {
+		i := pos / bs
+		b, err := r.c.Get(ctx, r.id(i), r.blockLen(i), r.fetch)
+		if err != nil {
+			return n, err
+		}
+		n += copy(p[n:end-off], b[pos-i*bs:])
+		pos = off + int64(n)
+	}
+	return n, nil
+}
+
+// readAhead detects a sequential reader and keeps the next window of blocks
+// coming. The kernel sends reads of at most 128 KiB, slightly out of order
+// when it reads asynchronously, so "sequential" means within a block of
+// where the last read ended. The window doubles while the reader stays
+// sequential, so one small read does not cost a large fetch.
+func (r *Reader) readAhead(ctx context.Context, off, end int64) {
+	bs := r.c.blockSize
+	r.mu.Lock()
+	sequential := off >= r.next-bs && off <= r.next+bs
+	if sequential {
+		r.window = min(max(2*r.window, bs), r.maxAhead)
+	} else {
+		r.window = 0
+	}
+	r.next = end
+	window := r.window
+	r.mu.Unlock()
+	if window <= 0 {
+		return
+	}
+	first := end / bs
+	last := min((end+window-1)/bs, (r.size-1)/bs)
+	for i := first; i <= last; i++ {
+		r.c.Prefetch(ctx, r.id(i), r.blockLen(i), r.fetch)
+	}
+}

@@ -1,0 +1,145 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/ssecfs/ssecfs/store"
+)
+
+// metaCache holds keyed HEAD answers for metaTTL. Concurrent askers share
+// one HEAD, and a listed directory's objects can be fetched ahead in
+// parallel, bounded, so that `ls -l` costs the time of a few round trips
+// rather than one per file.
+//
+// Lock order: metaCache.mu is a leaf.
+type metaCache struct {
+	st  store.Store
+	ttl time.Duration
+	sem chan struct{} // bounds concurrent HEADs
+
+	mu      sync.Mutex
+	entries *lru.Cache[string, *metaEntry] // guarded by mu for the check-then-insert
+}
+
+type metaEntry struct {
+	done  chan struct{} // closed when attrs/err are set
+	attrs store.Attrs
+	err   error
+	at    time.Time
+}
+
+func newMetaCache(st store.Store, ttl time.Duration, parallel, capacity int) *metaCache {
+	l, _ := lru.New[string, *metaEntry](capacity)
+	return &metaCache{st: st, ttl: ttl, sem: make(chan struct{}, parallel), entries: l}
+}
+
+// fresh reports whether e may be used: a HEAD in flight always may (waiting
+// for it beats sending another), a finished one only within the TTL.
+func (m *metaCache) fresh(e *metaEntry) bool {
+	select {
+	case <-e.done:
+		return time.Since(e.at) < m.ttl
+	default:
+		return true
+	}
+}
+
+// entry returns the fresh entry for key, or a new one that the caller must
+// fill with head (created is then true).
+func (m *metaCache) entry(key string) (e *metaEntry, created bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.entries.Get(key); ok && m.fresh(e) {
+		return e, false
+	}
+	e = &metaEntry{done: make(chan struct{})}
+	m.entries.Add(key, e)
+	return e, true
+}
+
+// lookup returns the entry for key, starting a HEAD if none is fresh.
+func (m *metaCache) lookup(ctx context.Context, key string) *metaEntry {
+	e, created := m.entry(key)
+	if created {
+		go func() {
+			m.sem <- struct{}{}
+			m.head(context.WithoutCancel(ctx), key, e)
+			<-m.sem
+		}()
+	}
+	return e
+}
+
+func (m *metaCache) head(ctx context.Context, key string, e *metaEntry) {
+	attrs, err := m.st.Head(ctx, key)
+	e.attrs, e.err, e.at = attrs, err, time.Now()
+	close(e.done)
+	// Answers that may change any moment are not kept.
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrOtherKey) {
+		m.mu.Lock()
+		if cur, ok := m.entries.Peek(key); ok && cur == e {
+			m.entries.Remove(key)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// get waits for the attributes of key.
+func (m *metaCache) get(ctx context.Context, key string) (store.Attrs, error) {
+	e := m.lookup(ctx, key)
+	select {
+	case <-e.done:
+		return e.attrs, e.err
+	case <-ctx.Done():
+		return store.Attrs{}, ctx.Err()
+	}
+}
+
+// peek returns finished, fresh attributes without sending anything.
+func (m *metaCache) peek(key string) (store.Attrs, bool) {
+	m.mu.Lock()
+	e, ok := m.entries.Peek(key)
+	m.mu.Unlock()
+	if !ok {
+		return store.Attrs{}, false
+	}
+	select {
+	case <-e.done:
+		return e.attrs, e.err == nil && time.Since(e.at) < m.ttl
+	default:
+		return store.Attrs{}, false
+	}
+}
+
+// prefetch HEADs keys in the background, at most len(sem) at a time. One
+// goroutine walks the list and takes a slot before starting each HEAD, so a
+// folder of 100,000 objects does not become 100,000 waiting goroutines.
+func (m *metaCache) prefetch(ctx context.Context, keys []string) {
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		for _, k := range keys {
+			m.sem <- struct{}{}
+			e, created := m.entry(k)
+			if !created {
+				<-m.sem
+				continue
+			}
+			go func() {
+				m.head(ctx, k, e)
+				<-m.sem
+			}()
+		}
+	}()
+}
+
+// forget drops key, so the next question asks the server.
+func (m *metaCache) forget(key string) {
+	m.mu.Lock()
+	m.entries.Remove(key)
+	m.mu.Unlock()
+}

@@ -1,0 +1,75 @@
+package fs
+
+import (
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// MountOptions are the kernel-facing settings of a mount.
+type MountOptions struct {
+	FsName     string // shown in /proc/mounts, e.g. "ssecfs:bucket/prefix"
+	AllowOther bool
+	ReadOnly   bool
+	Debug      bool // log every FUSE request
+}
+
+// Server is a mounted filesystem.
+type Server struct {
+	srv *fuse.Server
+}
+
+// Mount mounts f at mountpoint and starts serving. It returns once the
+// kernel has the mount, so a caller can report readiness.
+func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
+	ttl := f.opts.MetaTTL
+	opts := &fusefs.Options{
+		// Kernel caches are as honest as ours: entries and attributes for
+		// the metadata TTL, absent names too.
+		EntryTimeout:    &ttl,
+		AttrTimeout:     &ttl,
+		NegativeTimeout: &ttl,
+		UID:             f.opts.UID,
+		GID:             f.opts.GID,
+		MountOptions: fuse.MountOptions{
+			FsName:     mo.FsName,
+			Name:       "ssecfs",
+			AllowOther: mo.AllowOther,
+			// The kernel checks permissions against the modes we show.
+			Options:      []string{"default_permissions"},
+			DirectMount:  os.Geteuid() == 0,
+			MaxWrite:     1 << 20,
+			MaxReadAhead: 1 << 20,
+			// Parallel reads from the kernel let read-ahead overlap.
+			MaxBackground: 64,
+			Debug:         mo.Debug,
+			Logger:        log.New(slogWriter{f.log}, "", 0),
+		},
+	}
+	if mo.ReadOnly {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	srv, err := fusefs.Mount(mountpoint, f.root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	return &Server{srv: srv}, nil
+}
+
+// Wait blocks until the filesystem is unmounted.
+func (s *Server) Wait() { s.srv.Wait() }
+
+// Unmount asks the kernel to unmount; it fails while files are open.
+func (s *Server) Unmount() error { return s.srv.Unmount() }
+
+// slogWriter sends go-fuse's own log lines to the mount's logger.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug("fuse", "msg", string(p))
+	return len(p), nil
+}

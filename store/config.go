@@ -1,0 +1,174 @@
+package store
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"gopkg.in/ini.v1"
+
+	"github.com/ssecfs/ssecfs/keys"
+)
+
+// Config says how to reach the bucket. Zero values take the defaults the
+// AWS command line uses, so a profile that works for `aws s3` works here.
+type Config struct {
+	Bucket   string
+	Endpoint string // URL; default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS
+	Region   string // default AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1
+	Profile  string // ~/.aws/config and ~/.aws/credentials profile; default AWS_PROFILE or "default"
+	CAFile   string // extra CA bundle; default AWS_CA_BUNDLE or the profile's ca_bundle
+	// AllowHTTP permits a plain-HTTP endpoint. SSE-C sends the key in a
+	// header, so this is for tests on loopback only.
+	AllowHTTP  bool
+	Timeout    time.Duration // per request; default 60s
+	MaxRetries int           // per request, for network errors and 5xx; default 4
+	Key        *keys.Key
+	Log        *slog.Logger
+	Trace      bool // log every request (method, path, status; never headers)
+}
+
+// profileSettings holds what ssecfs reads from ~/.aws/config itself;
+// credentials are resolved by minio-go's credential chain.
+type profileSettings struct {
+	region, endpoint, caBundle string
+}
+
+func loadProfile(name string) profileSettings {
+	path := os.Getenv("AWS_CONFIG_FILE")
+	if path == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return profileSettings{}
+		}
+		path = filepath.Join(home, ".aws", "config")
+	}
+	f, err := ini.Load(path)
+	if err != nil {
+		return profileSettings{}
+	}
+	section := "profile " + name
+	if name == "default" {
+		section = "default"
+	}
+	s, err := f.GetSection(section)
+	if err != nil {
+		return profileSettings{}
+	}
+	return profileSettings{
+		region:   s.Key("region").String(),
+		endpoint: s.Key("endpoint_url").String(),
+		caBundle: s.Key("ca_bundle").String(),
+	}
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// resolved is a Config with every default applied.
+type resolved struct {
+	Config
+	url       *url.URL
+	creds     *credentials.Credentials
+	pathStyle bool
+}
+
+func resolve(c Config) (*resolved, error) {
+	explicitProfile := c.Profile != ""
+	c.Profile = firstNonEmpty(c.Profile, os.Getenv("AWS_PROFILE"), "default")
+	p := loadProfile(c.Profile)
+	c.Region = firstNonEmpty(c.Region, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), p.region, "us-east-1")
+	c.Endpoint = firstNonEmpty(c.Endpoint, os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"), p.endpoint,
+		"https://s3."+c.Region+".amazonaws.com")
+	c.CAFile = firstNonEmpty(c.CAFile, os.Getenv("AWS_CA_BUNDLE"), p.caBundle)
+	if c.Timeout <= 0 {
+		c.Timeout = 60 * time.Second
+	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 4
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Key == nil {
+		return nil, errors.New("no SSE-C key")
+	}
+	u, err := url.Parse(c.Endpoint)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("endpoint %q is not a URL like https://host:port", c.Endpoint)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !c.AllowHTTP {
+			return nil, fmt.Errorf("endpoint %s is plain HTTP: SSE-C sends the key with every request, so it needs https://", c.Endpoint)
+		}
+	default:
+		return nil, fmt.Errorf("endpoint %q: scheme must be https", c.Endpoint)
+	}
+	// The AWS CLI's order: an explicit --profile wins over the environment;
+	// otherwise environment variables come first, then the profile files.
+	var providers []credentials.Provider
+	file := &credentials.FileAWSCredentials{Profile: c.Profile}
+	if explicitProfile {
+		providers = []credentials.Provider{file}
+	} else {
+		providers = []credentials.Provider{&credentials.EnvAWS{}, file}
+	}
+	return &resolved{
+		Config:    c,
+		url:       u,
+		creds:     credentials.NewChainCredentials(providers),
+		pathStyle: !strings.HasSuffix(u.Hostname(), ".amazonaws.com"),
+	}, nil
+}
+
+// transport is the HTTP client side: TLS verification always on, a private
+// CA added to the system roots, timeouts so that a silent server cannot
+// hang a caller, and enough idle connections for parallel ranged reads.
+func (r *resolved) transport() (http.RoundTripper, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if r.CAFile != "" {
+		pem, err := os.ReadFile(r.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s holds no PEM certificate", r.CAFile)
+		}
+	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: r.Timeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		// S3 servers speak HTTP/1.1; parallel requests use parallel connections.
+		ForceAttemptHTTP2: false,
+	}
+	return &guard{next: t, log: r.Log, trace: r.Trace}, nil
+}

@@ -1,0 +1,228 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
+)
+
+// S3 is the Store on a real S3 server through minio-go.
+type S3 struct {
+	cfg    *resolved
+	mc     *minio.Client
+	core   minio.Core
+	sse    encrypt.ServerSide // the one place that holds the SSE-C headers
+	keyMD5 string
+}
+
+var _ Store = (*S3)(nil)
+
+// New connects nothing yet: it validates the configuration and builds the
+// client. CheckBucket is the first request.
+func New(c Config) (*S3, error) {
+	r, err := resolve(c)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := r.transport()
+	if err != nil {
+		return nil, err
+	}
+	lookup := minio.BucketLookupDNS
+	if r.pathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	mc, err := minio.New(r.url.Host, &minio.Options{
+		Creds:        r.creds,
+		Secure:       r.url.Scheme == "https",
+		Transport:    tr,
+		Region:       r.Region, // set, so minio-go never asks for the bucket location
+		BucketLookup: lookup,
+		MaxRetries:   r.MaxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", r.Endpoint, err)
+	}
+	sse, err := encrypt.NewSSEC(r.Key.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	return &S3{cfg: r, mc: mc, core: minio.Core{Client: mc}, sse: sse, keyMD5: r.Key.MD5()}, nil
+}
+
+// Endpoint is the URL in use, for messages.
+func (s *S3) Endpoint() string { return s.cfg.Endpoint }
+
+func (s *S3) timeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
+
+func (s *S3) CheckBucket(ctx context.Context) error {
+	// A one-key listing rather than HeadBucket: its XML error tells a bad
+	// key id or signature apart from a bucket that exists but is not ours.
+	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	err := s.List(ctx, "", ListOptions{Limit: 1}, func(Entry) error { return nil })
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *S3) List(ctx context.Context, prefix string, opts ListOptions, fn func(Entry) error) error {
+	// A listing can take many pages; it gets a budget of many requests.
+	ctx, cancel := s.timeout(ctx, 10*s.cfg.Timeout)
+	defer cancel()
+	ctx, _ = withOp(ctx, opBucket)
+	page := 1000
+	if opts.Limit > 0 && opts.Limit < page {
+		page = opts.Limit
+	}
+	n := 0
+	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{
+		Prefix: prefix, Recursive: opts.Recursive, MaxKeys: page,
+	}) {
+		if obj.Err != nil {
+			return classify(obj.Err, fmt.Sprintf("list %s/%s", s.cfg.Bucket, prefix))
+		}
+		e := Entry{Key: obj.Key, Size: obj.Size, ETag: obj.ETag, LastModified: obj.LastModified}
+		// Without recursion a key ending in "/" below the prefix is a common
+		// prefix; the prefix's own marker object is reported as an object.
+		e.IsPrefix = !opts.Recursive && obj.Key != prefix && strings.HasSuffix(obj.Key, "/")
+		if err := fn(e); err != nil {
+			return err
+		}
+		n++
+		if opts.Limit > 0 && n >= opts.Limit {
+			return nil // the deferred cancel stops minio-go's lister
+		}
+	}
+	return nil
+}
+
+// echoOf decides what a keyed answer proves: our key's MD5 echoed is SSE-C
+// with our key; no echo at all is a plaintext object (Ceph RGW serves those
+// to keyed requests); an echo of another MD5 is another key.
+func (s *S3) echoOf(x *exchange, key string) (Encryption, error) {
+	algo, md5 := x.echo()
+	switch {
+	case algo == "" && md5 == "":
+		return EncPlain, nil
+	case md5 == s.keyMD5:
+		return EncOurs, nil
+	}
+	return EncUnknown, fmt.Errorf("%q: %w (the server echoed key MD5 %s)", key, ErrOtherKey, md5)
+}
+
+func (s *S3) Head(ctx context.Context, key string) (Attrs, error) {
+	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	kctx, x := withOp(ctx, opData)
+	info, err := s.mc.StatObject(kctx, s.cfg.Bucket, key, minio.StatObjectOptions{ServerSideEncryption: s.sse})
+	if err == nil {
+		enc, err := s.echoOf(x, key)
+		if err != nil {
+			return Attrs{}, err
+		}
+		return attrsOf(info, enc), nil
+	}
+	st := statusOf(err)
+	if st != 400 && st != 403 {
+		return Attrs{}, classify(err, "head "+quote(key))
+	}
+	// 400 is what AWS and MinIO answer to a key sent for a plaintext object,
+	// and RGW to a wrong key; 403 is a wrong key on AWS and MinIO. Asking
+	// once without the key tells them apart: a plaintext object answers.
+	pctx, _ := withOp(ctx, opDataPlain)
+	info, perr := s.mc.StatObject(pctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
+	if perr == nil {
+		return attrsOf(info, EncPlain), nil
+	}
+	switch statusOf(perr) {
+	case 403:
+		return Attrs{}, classify(perr, "head "+quote(key))
+	case 400:
+		return Attrs{}, fmt.Errorf("head %s: %w", quote(key), ErrOtherKey)
+	case 404:
+		return Attrs{}, fmt.Errorf("head %s: %w", quote(key), ErrNotFound)
+	}
+	return Attrs{}, classify(err, "head "+quote(key))
+}
+
+func attrsOf(info minio.ObjectInfo, enc Encryption) Attrs {
+	meta := make(map[string]string, len(info.UserMetadata))
+	for k, v := range info.UserMetadata {
+		meta[strings.ToLower(strings.TrimPrefix(strings.ToLower(k), "x-amz-meta-"))] = v
+	}
+	return Attrs{Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, Meta: meta, Encryption: enc}
+}
+
+func (s *S3) ReadRange(ctx context.Context, key string, r Range, dst []byte) (int, error) {
+	if len(dst) == 0 {
+		return 0, nil
+	}
+	var err error
+	// minio-go retries failed requests, but not a body cut off half-way;
+	// that is retried here, a bounded number of times.
+	for attempt := 0; attempt < 3; attempt++ {
+		var n int
+		n, err = s.readOnce(ctx, key, r, dst)
+		if err == nil || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return n, err
+		}
+	}
+	return 0, err
+}
+
+func (s *S3) readOnce(ctx context.Context, key string, r Range, dst []byte) (int, error) {
+	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	var opts minio.GetObjectOptions
+	kind := opDataPlain
+	if !r.Plaintext {
+		opts.ServerSideEncryption = s.sse
+		kind = opData
+	}
+	if err := opts.SetRange(r.Offset, r.Offset+int64(len(dst))-1); err != nil {
+		return 0, err
+	}
+	if r.IfMatch != "" {
+		if err := opts.SetMatchETag(r.IfMatch); err != nil {
+			return 0, err
+		}
+	}
+	ctx, x := withOp(ctx, kind)
+	what := fmt.Sprintf("read %s at %d", quote(key), r.Offset)
+	body, _, _, err := s.core.GetObject(ctx, s.cfg.Bucket, key, opts)
+	if err != nil {
+		if statusOf(err) == 416 { // at or past the end
+			return 0, io.EOF
+		}
+		return 0, classify(err, what)
+	}
+	defer body.Close()
+	if !r.Plaintext {
+		if _, err := s.echoOf(x, key); err != nil {
+			return 0, err
+		}
+	}
+	// The caller asks for exactly the bytes that exist, so a short body is
+	// a connection cut half-way, retried like any network error.
+	n, err := io.ReadFull(body, dst)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return n, fmt.Errorf("%s: %w: body cut after %d of %d bytes", what, ErrUnavailable, n, len(dst))
+	}
+	if err != nil {
+		return n, classify(err, what)
+	}
+	return n, nil
+}
+
+// quote shows an object key safely in messages: odd bytes escaped.
+func quote(key string) string { return fmt.Sprintf("%q", key) }

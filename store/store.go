@@ -1,0 +1,106 @@
+// Package store is the port to the bucket: a narrow, context-first interface
+// and its S3 implementation, the only code that imports minio-go. SSE-C is
+// applied in one place (sse.go), and S3 errors become the sentinel errors
+// below in one place (errors.go), so the layers above never see HTTP.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Callers test them with errors.Is; the wrapped text says
+// which object and what the server answered.
+var (
+	ErrNotFound       = errors.New("no such object")
+	ErrOtherKey       = errors.New("object is encrypted with another key")
+	ErrAccessDenied   = errors.New("access denied")
+	ErrChanged        = errors.New("object changed since it was opened")
+	ErrNoBucket       = errors.New("no such bucket")
+	ErrBadCredentials = errors.New("credentials refused")
+	ErrUnavailable    = errors.New("server unavailable")
+	ErrInsecure       = errors.New("TLS verification failed")
+	// ErrNoEcho means an answer to a keyed request did not prove that the
+	// server used our key. It is raised where plaintext would be a silent
+	// loss of confidentiality, never swallowed.
+	ErrNoEcho = errors.New("server answer lacks the SSE-C echo")
+	// ErrUnkeyed is raised before sending a request that touches object data
+	// without the SSE-C key: a bug, caught at the wire, never a fallback.
+	ErrUnkeyed = errors.New("request without SSE-C key refused")
+)
+
+// Encryption says how an object is stored.
+type Encryption int
+
+const (
+	// EncUnknown: not checked yet (a listing does not tell).
+	EncUnknown Encryption = iota
+	// EncOurs: SSE-C with our key (the server echoed our key's MD5).
+	EncOurs
+	// EncPlain: stored without SSE-C; readable without a key.
+	EncPlain
+)
+
+func (e Encryption) String() string {
+	switch e {
+	case EncOurs:
+		return "sse-c"
+	case EncPlain:
+		return "plaintext"
+	}
+	return "unknown"
+}
+
+// Entry is one item of a listing: an object, or a common prefix (IsPrefix)
+// that stands for a directory.
+type Entry struct {
+	Key          string
+	IsPrefix     bool
+	Size         int64
+	ETag         string
+	LastModified time.Time
+}
+
+// Attrs is what a keyed HEAD tells about an object.
+type Attrs struct {
+	Size         int64
+	ETag         string
+	LastModified time.Time
+	// Meta holds the user metadata (x-amz-meta-*) with lower-case names
+	// and the prefix removed: "mtime", "mode", "uid", "gid".
+	Meta       map[string]string
+	Encryption Encryption
+}
+
+// ListOptions shape a listing.
+type ListOptions struct {
+	// Recursive lists every object under the prefix; otherwise the listing
+	// stops at "/" and reports common prefixes.
+	Recursive bool
+	// Limit stops after that many entries; 0 is no limit.
+	Limit int
+}
+
+// Range is a ranged read pinned to one version of an object.
+type Range struct {
+	Offset int64
+	// IfMatch pins the read to the ETag seen at open; a mismatch is ErrChanged.
+	IfMatch string
+	// Plaintext sends no key: only for objects known to be stored plaintext.
+	Plaintext bool
+}
+
+// Store is the bucket as the filesystem sees it. Every method that touches
+// object data sends the SSE-C key unless told the object is plaintext.
+type Store interface {
+	// List calls fn for each entry under prefix, in key order.
+	List(ctx context.Context, prefix string, opts ListOptions, fn func(Entry) error) error
+	// Head returns an object's attributes; see Encryption for the outcomes.
+	Head(ctx context.Context, key string) (Attrs, error)
+	// ReadRange fills dst with bytes [r.Offset, r.Offset+len(dst)), all of
+	// which must exist; a short answer is an error.
+	ReadRange(ctx context.Context, key string, r Range, dst []byte) (int, error)
+	// CheckBucket verifies that the bucket exists and the credentials work.
+	CheckBucket(ctx context.Context) error
+}
