@@ -1,0 +1,51 @@
+// Command ssecfs mounts an S3 bucket whose objects are encrypted with SSE-C
+// (customer-provided keys) as a directory.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `ssecfs mounts an S3 bucket encrypted with SSE-C as a directory.
+
+Usage:
+  ssecfs mount [options] BUCKET[/PREFIX] MOUNTPOINT   mount (see ssecfs mount --help)
+  ssecfs umount [-z] MOUNTPOINT                       unmount
+  ssecfs version                                      print the version
+
+The key is the same 32-character secret that aws, rclone and mc take with
+--sse-c-key, --s3-sse-customer-key or --encrypt-key. It is read from a file
+or a variable, never from the command line:
+
+  pwgen 32 1 > ~/.config/ssecfs/key && chmod 600 ~/.config/ssecfs/key
+  ssecfs mount --endpoint https://s3.example.net --key-file ~/.config/ssecfs/key \
+      my-backups ~/backups
+  ls ~/backups
+  ssecfs umount ~/backups
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var code int
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "mount":
+		code = runMount(args)
+	case "umount", "unmount":
+		code = runUmount(args)
+	case "version", "--version", "-V":
+		fmt.Println("ssecfs", version)
+	case "help", "--help", "-h":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "ssecfs: unknown command %q\n\n%s", cmd, usage)
+		code = 2
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/fs"
+	"github.com/ssecfs/ssecfs/keys"
+	"github.com/ssecfs/ssecfs/store"
+)
+
+type mountConfig struct {
+	bucket, prefix, mountpoint string
+
+	endpoint, region, profile, caFile string
+	allowHTTP                         bool
+	timeout                           time.Duration
+	retries                           int
+
+	keyFile, keyEnv string
+	noKeyCheck      bool
+
+	foreground bool
+	readOnly   bool
+	uid, gid   int
+	allowOther bool
+	ownerMeta  bool
+
+	cacheSize, blockSize, readAhead int64
+	metaTTL                         time.Duration
+
+	logLevel, logFile string
+	trace, debugFuse  bool
+
+	args []string // as given, for the daemon to parse again
+}
+
+const mountUsage = `Usage: ssecfs mount [options] BUCKET[/PREFIX] MOUNTPOINT
+
+Mounts the bucket (or only the objects under PREFIX) at MOUNTPOINT and
+returns once the mount is ready; the daemon keeps serving in the background
+until "ssecfs umount MOUNTPOINT". Options may come before or after the
+arguments.
+
+The key (the 32-character secret, or base64 of 32 bytes) comes from:
+  --key-file FILE    a file holding the key; "-" reads standard input
+  --key-env VAR      an environment variable holding the key
+There is no option that takes the key itself: it would show in ps.
+
+Server and credentials work as for "aws s3": AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials and ~/.aws/config
+(region, endpoint_url and ca_bundle are read from the profile too).
+
+Options:
+`
+
+func parseMount(args []string) (*mountConfig, error) {
+	c := &mountConfig{args: args, uid: os.Getuid(), gid: os.Getgid()}
+	f := flag.NewFlagSet("mount", flag.ContinueOnError)
+	f.Usage = func() {
+		fmt.Fprint(f.Output(), mountUsage)
+		f.PrintDefaults()
+	}
+	f.StringVar(&c.endpoint, "endpoint", "", "S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS)")
+	f.StringVar(&c.region, "region", "", "region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's, else us-east-1)")
+	f.StringVar(&c.profile, "profile", "", "AWS profile name (default: $AWS_PROFILE, else \"default\")")
+	f.StringVar(&c.caFile, "ca-file", "", "extra CA certificates (PEM) to trust (default: $AWS_CA_BUNDLE)")
+	f.BoolVar(&c.allowHTTP, "allow-http", false, "allow a plain-HTTP endpoint; the key then crosses the network in clear: loopback tests only")
+	f.DurationVar(&c.timeout, "timeout", 60*time.Second, "give up on one request after this long")
+	f.IntVar(&c.retries, "retries", 4, "retries of a failed request (network errors, 5xx), with backoff")
+	f.StringVar(&c.keyFile, "key-file", "", "read the key from FILE (\"-\": standard input)")
+	f.StringVar(&c.keyEnv, "key-env", "", "read the key from environment variable VAR")
+	f.BoolVar(&c.noKeyCheck, "no-key-check", false, "mount even if the key opens none of the objects sampled at mount time")
+	f.BoolVar(&c.foreground, "foreground", false, "stay in the foreground; log to standard error")
+	f.BoolVar(&c.foreground, "f", false, "short for --foreground")
+	f.BoolVar(&c.readOnly, "read-only", false, "mount read-only")
+	f.IntVar(&c.uid, "uid", c.uid, "owner shown for files")
+	f.IntVar(&c.gid, "gid", c.gid, "group shown for files")
+	f.BoolVar(&c.allowOther, "allow-other", false, "let other users access the mount (non-root needs user_allow_other in /etc/fuse.conf)")
+	f.BoolVar(&c.ownerMeta, "owner-from-metadata", false, "show the uid/gid stored in object metadata (x-amz-meta-uid/gid) as the owner")
+	c.cacheSize, c.blockSize, c.readAhead = 256<<20, 8<<20, 64<<20
+	f.Var(sizeValue{&c.cacheSize}, "cache-size", "memory for cached file data")
+	f.Var(sizeValue{&c.blockSize}, "block-size", "unit of cached data and of ranged reads")
+	f.Var(sizeValue{&c.readAhead}, "read-ahead", "how far a sequential reader is fetched ahead, in parallel")
+	f.DurationVar(&c.metaTTL, "meta-ttl", 30*time.Second, "how long listings and attributes are trusted; others' changes show after this")
+	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogPath()+")")
+	f.BoolVar(&c.trace, "trace", false, "log every S3 request (never its headers) at debug level")
+	f.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request at debug level")
+
+	pos, err := parseInterleaved(f, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != 2 {
+		f.Usage()
+		return nil, errors.New("expected BUCKET[/PREFIX] and MOUNTPOINT")
+	}
+	target := strings.TrimPrefix(pos[0], "s3://")
+	c.bucket, c.prefix, _ = strings.Cut(target, "/")
+	if c.bucket == "" {
+		return nil, fmt.Errorf("no bucket in %q", pos[0])
+	}
+	if c.prefix = strings.Trim(c.prefix, "/"); c.prefix != "" {
+		c.prefix += "/"
+	}
+	if c.mountpoint, err = filepath.Abs(pos[1]); err != nil {
+		return nil, err
+	}
+	if c.keyFile == "" && c.keyEnv == "" && os.Getenv(daemonEnv) == "" {
+		return nil, errors.New("no key: give --key-file FILE or --key-env VAR")
+	}
+	if c.keyFile != "" && c.keyEnv != "" {
+		return nil, errors.New("give only one of --key-file and --key-env")
+	}
+	if c.readAhead > c.cacheSize/2 {
+		return nil, fmt.Errorf("--read-ahead %s must be at most half of --cache-size %s", formatSize(c.readAhead), formatSize(c.cacheSize))
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func defaultLogPath() string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "ssecfs", "ssecfs.log")
+}
+
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("log folder: %w", err)
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+}
+
+func runMount(args []string) int {
+	c, err := parseMount(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
+		return 2
+	}
+	// No core dumps, no ptrace by other processes of this user: the key is
+	// in this process's memory from here on.
+	_ = keys.ProtectProcess()
+	if os.Getenv(daemonEnv) != "" {
+		return runDaemon(c)
+	}
+	if err := checkMountpoint(c.mountpoint); err != nil {
+		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
+		return 1
+	}
+	key, err := readKey(c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
+		return 1
+	}
+	defer key.Wipe()
+	if !c.foreground {
+		return startDaemon(c, key)
+	}
+	var out io.Writer = os.Stderr
+	if c.logFile != "" {
+		f, err := openLog(c.logFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
+			return 1
+		}
+		defer f.Close()
+		out = f
+	}
+	return serve(c, key, out, func(err error) {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
+		}
+	})
+}
+
+func readKey(c *mountConfig) (*keys.Key, error) {
+	warn := func(msg string) { fmt.Fprintln(os.Stderr, "ssecfs: warning:", msg) }
+	if c.keyEnv != "" {
+		return keys.FromEnv(c.keyEnv)
+	}
+	return keys.FromFile(c.keyFile, warn)
+}
+
+func checkMountpoint(mp string) error {
+	st, err := os.Stat(mp)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mountpoint %s does not exist", mp)
+	case err != nil:
+		return fmt.Errorf("mountpoint %s: %w", mp, err)
+	case !st.IsDir():
+		return fmt.Errorf("mountpoint %s is not a directory", mp)
+	}
+	if mounted, err := isMounted(mp); err == nil && mounted {
+		return fmt.Errorf("%s is already a mountpoint", mp)
+	}
+	return nil
+}
+
+// isMounted reports whether mp is a mountpoint now, from /proc/self/mountinfo.
+func isMounted(mp string) (bool, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && unescapeMount(f[4]) == mp {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// unescapeMount undoes the octal escapes of mountinfo ("\040" for space).
+func unescapeMount(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			ok := true
+			for _, ch := range s[i+1 : i+4] {
+				if ch < '0' || ch > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + byte(ch-'0')
+			}
+			if ok {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// serve runs the mount until it is unmounted. ready is told once whether
+// the mount came up; every failure before that is one line with the fix.
+func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) int {
+	level, _ := parseLevel(c.logLevel)
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	fail := func(err error) int {
+		log.Error("mount failed", "err", err)
+		ready(err)
+		return 1
+	}
+	st, err := store.New(store.Config{
+		Bucket: c.bucket, Endpoint: c.endpoint, Region: c.region, Profile: c.profile, CAFile: c.caFile,
+		AllowHTTP: c.allowHTTP, Timeout: c.timeout, MaxRetries: c.retries, Key: key, Log: log, Trace: c.trace,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if err := preflight(c, st, log); err != nil {
+		return fail(err)
+	}
+	// Keep the heap near what the caches are allowed, so that a garbage
+	// collection cycle does not let the daemon grow to twice its live data.
+	debug.SetMemoryLimit(c.cacheSize + c.readAhead + 96<<20)
+	blocks, err := cache.New(cache.Options{
+		Size: c.cacheSize, BlockSize: c.blockSize, Parallel: int(max(c.readAhead/c.blockSize, 1)),
+		Timeout: c.timeout * 2,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	fsys := fs.New(fs.Options{
+		Store: st, Cache: blocks, Log: log, Prefix: c.prefix, MetaTTL: c.metaTTL, ReadAhead: c.readAhead,
+		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta,
+	})
+	srv, err := fsys.Mount(c.mountpoint, fs.MountOptions{
+		FsName: "ssecfs:" + c.bucket + "/" + c.prefix, AllowOther: c.allowOther,
+		ReadOnly: c.readOnly, Debug: c.debugFuse,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	log.Info("mounted", "bucket", c.bucket, "prefix", c.prefix, "mountpoint", c.mountpoint,
+		"endpoint", st.Endpoint(), "key", key.String())
+	ready(nil)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		for s := range sigs {
+			if s == syscall.SIGHUP {
+				log.Info("SIGHUP ignored: ssecfs has no configuration to reload")
+				continue
+			}
+			log.Info("unmounting", "signal", s.String())
+			if err := srv.Unmount(); err != nil {
+				log.Error("unmount failed; still serving", "err", err)
+			}
+		}
+	}()
+	srv.Wait()
+	log.Info("unmounted", "mountpoint", c.mountpoint)
+	return 0
+}
+
+// preflight checks, before anything is mounted, everything a user can get
+// wrong, each failure one line with what to fix.
+func preflight(c *mountConfig, st *store.S3, log *slog.Logger) error {
+	timeout := min(c.timeout, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	where := fmt.Sprintf("bucket %q at %s", c.bucket, st.Endpoint())
+	if err := st.CheckBucket(ctx); err != nil {
+		return explain(err, where, timeout)
+	}
+	if c.noKeyCheck {
+		log.Warn("key check skipped (--no-key-check)")
+		return nil
+	}
+	v, err := store.VerifyKey(ctx, st, c.prefix, 16)
+	if err != nil {
+		return explain(err, where, timeout)
+	}
+	switch {
+	case v.Proven:
+		log.Info("key verified", "objects_checked", v.Checked)
+	case v.Checked == 0:
+		log.Info("no object to verify the key against yet")
+	default:
+		log.Warn("key not verified: the objects checked are stored without SSE-C", "plaintext", v.Plain)
+	}
+	return nil
+}
+
+func explain(err error, where string, timeout time.Duration) error {
+	switch {
+	case errors.Is(err, store.ErrNoBucket):
+		return fmt.Errorf("%s: no such bucket", where)
+	case errors.Is(err, store.ErrBadCredentials):
+		return fmt.Errorf("%s: the server refused the credentials; check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile (%v)", where, err)
+	case errors.Is(err, store.ErrAccessDenied):
+		return fmt.Errorf("%s: access denied; the credentials need the right to list and read the bucket (%v)", where, err)
+	case errors.Is(err, store.ErrInsecure):
+		return fmt.Errorf("%s: the server's certificate does not verify; give its CA with --ca-file if it is private (%v)", where, err)
+	case errors.Is(err, store.ErrWrongKey):
+		return fmt.Errorf("%s: wrong key? %v; check --key-file/--key-env, or mount anyway with --no-key-check", where, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: no answer within %s; is the endpoint right and the server up?", where, timeout)
+	case errors.Is(err, store.ErrUnavailable):
+		return fmt.Errorf("%s: cannot reach the server (%v)", where, err)
+	}
+	return fmt.Errorf("%s: %v", where, err)
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+func runUmount(args []string) int {
+	f := flag.NewFlagSet("umount", flag.ContinueOnError)
+	lazy := f.Bool("z", false, "lazy: detach now, finish when the last file is closed")
+	f.BoolVar(lazy, "lazy", false, "same as -z")
+	f.Usage = func() {
+		fmt.Fprintln(f.Output(), "Usage: ssecfs umount [-z] MOUNTPOINT")
+		f.PrintDefaults()
+	}
+	pos, err := parseInterleaved(f, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if len(pos) != 1 {
+		f.Usage()
+		return 2
+	}
+	mp, err := filepath.Abs(pos[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ssecfs umount:", err)
+		return 1
+	}
+	if mounted, err := isMounted(mp); err == nil && !mounted {
+		fmt.Fprintf(os.Stderr, "ssecfs umount: %s is not mounted\n", mp)
+		return 1
+	}
+	if os.Geteuid() == 0 {
+		flags := 0
+		if *lazy {
+			flags = unix.MNT_DETACH
+		}
+		if err := unix.Unmount(mp, flags); err != nil {
+			if errors.Is(err, unix.EBUSY) {
+				fmt.Fprintf(os.Stderr, "ssecfs umount: %s is busy: close the files and shells using it, or use -z\n", mp)
+			} else {
+				fmt.Fprintf(os.Stderr, "ssecfs umount: %s: %v\n", mp, err)
+			}
+			return 1
+		}
+		return 0
+	}
+	// An ordinary user unmounts through the setuid helper, as mounting did.
+	fargs := []string{"-u"}
+	if *lazy {
+		fargs = append(fargs, "-z")
+	}
+	cmd := exec.Command("fusermount3", append(fargs, mp)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "ssecfs umount: fusermount3 -u %s failed: %v\n", mp, err)
+		return 1
+	}
+	return 0
+}
