@@ -155,7 +155,7 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 	if c.isDir {
 		return d.dirChild(ctx, name, out), 0
 	}
-	return d.fileChild(ctx, name, c.obj, out), 0
+	return d.fileChild(ctx, name, c.obj, out)
 }
 
 // probe finds out what name is without listing the whole directory: a
@@ -218,16 +218,23 @@ func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) *fu
 	return d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
-func (d *Dir) fileChild(ctx context.Context, name string, obj store.Entry, out *fuse.EntryOut) *fusefs.Inode {
+func (d *Dir) fileChild(ctx context.Context, name string, obj store.Entry, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	var f *File
 	if ch := d.GetChild(name); ch != nil {
-		if f, ok := ch.Operations().(*File); ok {
-			f.fillEntry(obj, out)
-			return ch
-		}
+		f, _ = ch.Operations().(*File)
 	}
-	f := &File{fsys: d.fsys, dir: d, key: d.prefix + name}
-	f.fillEntry(obj, out)
-	return d.NewInode(ctx, f, fusefs.StableAttr{Mode: syscall.S_IFREG})
+	fresh := f == nil
+	if fresh {
+		f = &File{fsys: d.fsys, dir: d, key: d.prefix + name}
+	}
+	f.setListed(obj)
+	if errno := f.fill(ctx, &out.Attr); errno != 0 {
+		return nil, errno
+	}
+	if !fresh {
+		return f.EmbeddedInode(), 0
+	}
+	return d.NewInode(ctx, f, fusefs.StableAttr{Mode: syscall.S_IFREG}), 0
 }
 
 // metaAhead starts the HEADs of the files listed after name, so that a

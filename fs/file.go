@@ -38,24 +38,11 @@ func (f *File) defaults(obj store.Entry) fileAttrs {
 	return fileAttrs{size: obj.Size, mtime: obj.LastModified, mode: 0o644}
 }
 
-// fillEntry answers a lookup from the listing entry obj, refined by a HEAD
-// answer if one is at hand. Without one, the mtime and mode are not known
-// yet: the attributes get no cache time, so the kernel asks Getattr (which
-// waits for the HEAD) before showing them, while a `find` that never
-// stats costs no HEAD at all.
-func (f *File) fillEntry(obj store.Entry, out *fuse.EntryOut) {
+// setListed records what the listing (or a lookup) said of the object.
+func (f *File) setListed(obj store.Entry) {
 	f.mu.Lock()
 	f.listed = obj
 	f.mu.Unlock()
-	a := f.defaults(obj)
-	if h, ok := f.fsys.meta.peek(f.key); ok && h.ETag == obj.ETag {
-		a.size = h.Size
-		applyMeta(&a, h.Meta)
-		f.fsys.fillFile(&out.Attr, a)
-		return
-	}
-	f.fsys.fillFile(&out.Attr, a)
-	out.SetAttrTimeout(0)
 }
 
 // attrs returns the HEAD answer for the file, starting the HEADs of the
@@ -79,6 +66,14 @@ func (f *File) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.Attr
 		f.fsys.fillFile(&out.Attr, h.attrs)
 		return 0
 	}
+	return f.fill(ctx, &out.Attr)
+}
+
+// fill answers a stat: the size and metadata of the HEAD answer, which
+// lookups and getattrs wait for (the HEADs of the files listed after this
+// one are started at the same time, so `ls -l` runs in parallel).
+// Readdirplus is off, so `find` and plain `ls` cost no HEAD at all.
+func (f *File) fill(ctx context.Context, out *fuse.Attr) syscall.Errno {
 	h, err := f.attrs(ctx)
 	f.mu.Lock()
 	a := f.defaults(f.listed)
@@ -93,7 +88,7 @@ func (f *File) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.Attr
 	default:
 		return toErrno(err)
 	}
-	f.fsys.fillFile(&out.Attr, a)
+	f.fsys.fillFile(out, a)
 	return 0
 }
 

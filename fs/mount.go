@@ -46,6 +46,10 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 			MaxReadAhead: 1 << 20,
 			// Parallel reads from the kernel let read-ahead overlap.
 			MaxBackground: 64,
+			// Without readdirplus, a listing answers names and types only:
+			// `find` and `ls` cost no HEAD; `ls -l` looks each file up,
+			// and those lookups fetch metadata in parallel (dir.go).
+			DisableReadDirPlus: true,
 			Debug:         mo.Debug,
 			Logger:        log.New(slogWriter{f.log}, "", 0),
 		},

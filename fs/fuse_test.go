@@ -1,0 +1,272 @@
+package fs
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/store/memstore"
+)
+
+const ourMD5, otherMD5 = "ours", "other"
+
+// testMount mounts an in-memory bucket in a temporary folder and returns
+// the folder. The mount goes away with the test.
+func testMount(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("in-process FUSE tests mount directly and need root")
+	}
+	c, err := cache.New(cache.Options{Size: 64 << 10, BlockSize: 4 << 10, Parallel: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	f := New(Options{
+		Store: m, Cache: c, Prefix: prefix, MetaTTL: ttl, ReadAhead: 16 << 10,
+		Log: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	dir := t.TempDir()
+	srv, err := f.Mount(dir, MountOptions{FsName: "ssecfs:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+		srv.Wait()
+		if t.Failed() {
+			t.Logf("filesystem log:\n%s", logs.String())
+		}
+	})
+	return dir
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() {
+			n += "/"
+		}
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestTreeFromPrefixesAndMarkers(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Put("a.txt", []byte("A"), nil, ourMD5)
+	m.Put("photos/2024/x.jpg", []byte("jpeg"), nil, ourMD5)
+	m.Put("empty/", nil, nil, "") // folder marker, as the console and s3fs make
+	m.Put("photos/", nil, nil, "")
+	dir := testMount(t, m, "", time.Minute)
+	if got, want := strings.Join(names(t, dir), " "), "a.txt empty/ photos/"; got != want {
+		t.Fatalf("root: %s, want %s", got, want)
+	}
+	if got := strings.Join(names(t, filepath.Join(dir, "photos")), " "); got != "2024/" {
+		t.Fatalf("photos: %s", got)
+	}
+	if got := names(t, filepath.Join(dir, "empty")); len(got) != 0 {
+		t.Fatalf("empty: %v", got)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "photos/2024/x.jpg"))
+	if err != nil || string(b) != "jpeg" {
+		t.Fatalf("read: %q %v", b, err)
+	}
+	if bad := m.UnkeyedDataCalls(); len(bad) != 0 {
+		t.Fatalf("calls without the key: %+v", bad)
+	}
+}
+
+func TestPrefixIsTheRoot(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Put("backup/host1/etc.tar", []byte("tar"), nil, ourMD5)
+	m.Put("other/secret", []byte("no"), nil, ourMD5)
+	dir := testMount(t, m, "backup/", time.Minute)
+	if got := strings.Join(names(t, dir), " "); got != "host1/" {
+		t.Fatalf("root: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "other")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("object outside the prefix visible: %v", err)
+	}
+}
+
+func TestLookupWithoutListingFindsFilesAndFolders(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Put("d/f", []byte("hello"), map[string]string{"mtime": "1600000000.123456789"}, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	st, err := os.Stat(filepath.Join(dir, "d", "f")) // no readdir first
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != 5 || !st.ModTime().Equal(time.Unix(1600000000, 123456789)) {
+		t.Fatalf("size %d mtime %v", st.Size(), st.ModTime())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d", "nothing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestMetadataFromRcloneAndS3fs(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Put("rclone.txt", []byte("r"), map[string]string{"mtime": "1500000000.5", "mode": "0100600"}, ourMD5)
+	m.Put("s3fs.txt", []byte("s"), map[string]string{"mtime": "1400000000", "mode": "33261", "uid": "1000", "gid": "1000"}, ourMD5)
+	m.Put("plain-aws.txt", []byte("p"), nil, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	names(t, dir) // list first, as ls -l does
+	for name, want := range map[string]struct {
+		mtime time.Time
+		mode  os.FileMode
+	}{
+		"rclone.txt":    {time.Unix(1500000000, 5e8), 0o600},
+		"s3fs.txt":      {time.Unix(1400000000, 0), 0o755},
+		"plain-aws.txt": {time.Unix(1700000000, 0).Add(3 * time.Second), 0o644},
+	} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.ModTime().Equal(want.mtime) || st.Mode().Perm() != want.mode {
+			t.Errorf("%s: mtime %v mode %v; want %v %v", name, st.ModTime(), st.Mode().Perm(), want.mtime, want.mode)
+		}
+	}
+}
+
+func TestBadNamesAreLeftOutAndFoldersWinOverObjects(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Put("ok", []byte("1"), nil, ourMD5)
+	m.Put("a//b", []byte("2"), nil, ourMD5)
+	m.Put("./c", []byte("3"), nil, ourMD5)
+	m.Put("../d", []byte("4"), nil, ourMD5)
+	m.Put(strings.Repeat("x", 256), []byte("5"), nil, ourMD5)
+	m.Put("both", []byte("file"), nil, ourMD5)
+	m.Put("both/inner", []byte("6"), nil, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	if got, want := strings.Join(names(t, dir), " "), "a/ both/ ok"; got != want {
+		t.Fatalf("root: %q, want %q", got, want)
+	}
+	if got := names(t, filepath.Join(dir, "a")); len(got) != 0 {
+		t.Fatalf("a/ shows %v; the empty component must be left out", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "both/inner")); err != nil || string(b) != "6" {
+		t.Fatalf("both/inner: %q %v", b, err)
+	}
+}
+
+func TestPlaintextObjectIsReadableAndOtherKeyIsEACCES(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Put("plain", []byte("not encrypted"), nil, "")
+	m.Put("theirs", []byte("secret"), nil, otherMD5)
+	dir := testMount(t, m, "", time.Minute)
+	if b, err := os.ReadFile(filepath.Join(dir, "plain")); err != nil || string(b) != "not encrypted" {
+		t.Fatalf("plain: %q %v", b, err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "theirs"))
+	if err != nil || st.Size() != 6 {
+		t.Fatalf("theirs: stat %v %v; it must show with its listed size", st, err)
+	}
+	if _, err := os.ReadFile(filepath.Join(dir, "theirs")); !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("theirs: %v, want EACCES", err)
+	}
+	for _, c := range m.Calls() {
+		if c.Op == "read" && c.Key == "plain" && c.KeyMD5 != "" {
+			t.Fatalf("plaintext object read with the key: %+v", c)
+		}
+	}
+}
+
+func TestEveryDataCallCarriesTheKey(t *testing.T) {
+	m := memstore.New(ourMD5)
+	big := bytes.Repeat([]byte("0123456789"), 10000) // 25 blocks
+	m.Put("big", big, nil, ourMD5)
+	m.Put("dir/small", []byte("s"), nil, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	if b, err := os.ReadFile(filepath.Join(dir, "big")); err != nil || !bytes.Equal(b, big) {
+		t.Fatalf("big: %v", err)
+	}
+	names(t, filepath.Join(dir, "dir"))
+	os.Stat(filepath.Join(dir, "dir/small"))
+	data := 0
+	for _, c := range m.Calls() {
+		if c.Op == "head" || c.Op == "read" {
+			data++
+			if c.KeyMD5 != ourMD5 {
+				t.Fatalf("call without our key: %+v", c)
+			}
+		}
+	}
+	if data == 0 {
+		t.Fatal("no data call recorded")
+	}
+}
+
+func TestChangedObjectGivesOldBytesOrESTALE(t *testing.T) {
+	m := memstore.New(ourMD5)
+	old := bytes.Repeat([]byte("o"), 40<<10) // ten 4 KiB blocks, beyond the read-ahead
+	m.Put("f", old, nil, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	fh, err := os.Open(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	first := make([]byte, 4096)
+	if _, err := io.ReadFull(fh, first); err != nil {
+		t.Fatal(err)
+	}
+	m.Put("f", bytes.Repeat([]byte("n"), 40<<10), nil, ourMD5) // overwritten by another client
+	rest, err := io.ReadAll(fh)
+	got := append(first, rest...)
+	if err == nil {
+		if !bytes.Equal(got, old) {
+			t.Fatal("reader got a mix of versions")
+		}
+		return
+	}
+	if !errors.Is(err, syscall.ESTALE) {
+		t.Fatalf("read error %v, want ESTALE", err)
+	}
+	if bytes.Contains(got, []byte("n")) {
+		t.Fatal("reader got bytes of the new version through the old handle")
+	}
+}
+
+func TestWritesAreRefusedReadOnly(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Put("f", []byte("x"), nil, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("y"), 0o644); err == nil {
+		t.Fatal("write succeeded on a filesystem without a write path")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "x" {
+		t.Fatalf("content changed: %q", b)
+	}
+}
+
+func TestStatfsReportsSpace(t *testing.T) {
+	dir := testMount(t, memstore.New(ourMD5), "", time.Minute)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Bavail == 0 || st.Namelen != 255 {
+		t.Fatalf("statfs: %+v", st)
+	}
+}

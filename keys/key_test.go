@@ -1,0 +1,100 @@
+package keys
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const secret = "0123456789abcdefghijklmnopqrstuv" // 32 printable characters, as pwgen makes
+
+func TestParseAcceptsTheFormsOtherClientsUse(t *testing.T) {
+	raw := []byte(secret)
+	for name, in := range map[string]string{
+		"raw":             secret,
+		"raw with \\n":    secret + "\n",
+		"raw with \\r\\n": secret + "\r\n",
+		"base64":          base64.StdEncoding.EncodeToString(raw),
+		"base64 with \\n": base64.StdEncoding.EncodeToString(raw) + "\n",
+	} {
+		k, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if string(k.Bytes()) != secret {
+			t.Fatalf("%s: wrong key bytes", name)
+		}
+	}
+}
+
+func TestParseRefusesWrongLengthsWithoutEchoingTheInput(t *testing.T) {
+	for _, in := range []string{"", secret[:31], secret + "x", strings.Repeat("!", 44)} {
+		_, err := Parse([]byte(in))
+		if !errors.Is(err, ErrBadKey) {
+			t.Fatalf("%q: got %v, want ErrBadKey", in, err)
+		}
+		if in != "" && strings.Contains(err.Error(), in[:10]) {
+			t.Fatalf("error text shows the key material: %v", err)
+		}
+	}
+}
+
+func TestKeyNeverFormatsItsBytes(t *testing.T) {
+	k, err := Parse([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s %q %x", k, k, k, k, k, k), k.String()} {
+		if strings.Contains(s, secret) || strings.Contains(s, fmt.Sprintf("%x", secret)) ||
+			strings.Contains(s, base64.StdEncoding.EncodeToString([]byte(secret))) {
+			t.Fatalf("formatted key shows the key: %s", s)
+		}
+		if !strings.Contains(s, "key(md5=") {
+			t.Fatalf("formatted key lacks the safe form: %s", s)
+		}
+	}
+}
+
+func TestWipeClearsTheKey(t *testing.T) {
+	k, _ := Parse([]byte(secret))
+	b := k.Bytes()
+	k.Wipe()
+	for _, c := range b {
+		if c != 0 {
+			t.Fatal("key bytes survive Wipe")
+		}
+	}
+}
+
+func TestFromFileWarnsWhenOthersCanRead(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(p, []byte(secret+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var warned string
+	if _, err := FromFile(p, func(s string) { warned = s }); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(warned, "readable by others") {
+		t.Fatalf("no warning for a 0644 key file, got %q", warned)
+	}
+	os.Chmod(p, 0o600)
+	warned = ""
+	if _, err := FromFile(p, func(s string) { warned = s }); err != nil || warned != "" {
+		t.Fatalf("0600 key file: err %v, warning %q", err, warned)
+	}
+}
+
+func TestFromEnvRemovesTheVariable(t *testing.T) {
+	t.Setenv("SSECFS_TEST_KEY", secret)
+	if _, err := FromEnv("SSECFS_TEST_KEY"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := os.LookupEnv("SSECFS_TEST_KEY"); ok {
+		t.Fatal("the key variable is still in the environment, where children would inherit it")
+	}
+}
