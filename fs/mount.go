@@ -50,8 +50,8 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 			// `find` and `ls` cost no HEAD; `ls -l` looks each file up,
 			// and those lookups fetch metadata in parallel (dir.go).
 			DisableReadDirPlus: true,
-			Debug:         mo.Debug,
-			Logger:        log.New(slogWriter{f.log}, "", 0),
+			Debug:              mo.Debug,
+			Logger:             log.New(slogWriter{f.log}, "", 0),
 		},
 	}
 	if mo.ReadOnly {
