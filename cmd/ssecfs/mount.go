@@ -308,7 +308,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	if err != nil {
 		return fail(err)
 	}
-	log.Info("mounted", "bucket", c.bucket, "prefix", c.prefix, "mountpoint", c.mountpoint,
+	log.Info("mounted", "pid", os.Getpid(), "bucket", c.bucket, "prefix", c.prefix, "mountpoint", c.mountpoint,
 		"endpoint", st.Endpoint(), "key", key.String())
 	ready(nil)
 

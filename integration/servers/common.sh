@@ -70,7 +70,7 @@ proc_starttime() {
 
 # proc_cmdline PID: the command line of PID with arguments joined by spaces.
 proc_cmdline() {
-	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//'
+	tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | sed 's/ $//'
 }
 
 # pid_of PIDFILE: print the PID if the process recorded in PIDFILE is still
