@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -76,4 +77,25 @@ func formatSize(n int64) string {
 		return fmt.Sprintf("%dK", n>>10)
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// printFlags lists the options GNU style, with two dashes, as users type
+// them ("-f" stays short).
+func printFlags(w io.Writer, f *flag.FlagSet) {
+	f.VisitAll(func(fl *flag.Flag) {
+		name, usage := flag.UnquoteUsage(fl)
+		dash := "--"
+		if len(fl.Name) == 1 {
+			dash = "-"
+		}
+		head := "  " + dash + fl.Name
+		if name != "" {
+			head += " " + name
+		}
+		def := ""
+		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" {
+			def = " (default " + fl.DefValue + ")"
+		}
+		fmt.Fprintf(w, "%-24s %s%s\n", head, usage, def)
+	})
 }

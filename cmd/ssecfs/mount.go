@@ -69,19 +69,16 @@ Options:
 func parseMount(args []string) (*mountConfig, error) {
 	c := &mountConfig{args: args, uid: os.Getuid(), gid: os.Getgid()}
 	f := flag.NewFlagSet("mount", flag.ContinueOnError)
-	f.Usage = func() {
-		fmt.Fprint(f.Output(), mountUsage)
-		f.PrintDefaults()
-	}
-	f.StringVar(&c.endpoint, "endpoint", "", "S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS)")
+	f.SetOutput(io.Discard) // errors are reported by the caller, in one line
+	f.StringVar(&c.endpoint, "endpoint", "", "S3 endpoint `URL` (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS)")
 	f.StringVar(&c.region, "region", "", "region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's, else us-east-1)")
 	f.StringVar(&c.profile, "profile", "", "AWS profile name (default: $AWS_PROFILE, else \"default\")")
 	f.StringVar(&c.caFile, "ca-file", "", "extra CA certificates (PEM) to trust (default: $AWS_CA_BUNDLE)")
 	f.BoolVar(&c.allowHTTP, "allow-http", false, "allow a plain-HTTP endpoint; the key then crosses the network in clear: loopback tests only")
 	f.DurationVar(&c.timeout, "timeout", 60*time.Second, "give up on one request after this long")
 	f.IntVar(&c.retries, "retries", 4, "retries of a failed request (network errors, 5xx), with backoff")
-	f.StringVar(&c.keyFile, "key-file", "", "read the key from FILE (\"-\": standard input)")
-	f.StringVar(&c.keyEnv, "key-env", "", "read the key from environment variable VAR")
+	f.StringVar(&c.keyFile, "key-file", "", "read the key from `FILE` (\"-\": standard input)")
+	f.StringVar(&c.keyEnv, "key-env", "", "read the key from environment variable `VAR`")
 	f.BoolVar(&c.noKeyCheck, "no-key-check", false, "mount even if the key opens none of the objects sampled at mount time")
 	f.BoolVar(&c.foreground, "foreground", false, "stay in the foreground; log to standard error")
 	f.BoolVar(&c.foreground, "f", false, "short for --foreground")
@@ -91,9 +88,9 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.BoolVar(&c.allowOther, "allow-other", false, "let other users access the mount (non-root needs user_allow_other in /etc/fuse.conf)")
 	f.BoolVar(&c.ownerMeta, "owner-from-metadata", false, "show the uid/gid stored in object metadata (x-amz-meta-uid/gid) as the owner")
 	c.cacheSize, c.blockSize, c.readAhead = 256<<20, 8<<20, 64<<20
-	f.Var(sizeValue{&c.cacheSize}, "cache-size", "memory for cached file data")
-	f.Var(sizeValue{&c.blockSize}, "block-size", "unit of cached data and of ranged reads")
-	f.Var(sizeValue{&c.readAhead}, "read-ahead", "how far a sequential reader is fetched ahead, in parallel")
+	f.Var(sizeValue{&c.cacheSize}, "cache-size", "memory for cached file data (a `SIZE` like 256M or 1G)")
+	f.Var(sizeValue{&c.blockSize}, "block-size", "unit of cached data and of ranged reads (`SIZE`)")
+	f.Var(sizeValue{&c.readAhead}, "read-ahead", "how far a sequential reader is fetched ahead, in parallel (`SIZE`; 0 = off)")
 	f.DurationVar(&c.metaTTL, "meta-ttl", 30*time.Second, "how long listings and attributes are trusted; others' changes show after this")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogPath()+")")
@@ -101,11 +98,15 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request at debug level")
 
 	pos, err := parseInterleaved(f, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(mountUsage)
+		printFlags(os.Stdout, f)
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
 	if len(pos) != 2 {
-		f.Usage()
 		return nil, errors.New("expected BUCKET[/PREFIX] and MOUNTPOINT")
 	}
 	target := strings.TrimPrefix(pos[0], "s3://")
@@ -164,7 +165,7 @@ func runMount(args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
+		fmt.Fprintf(os.Stderr, "ssecfs mount: %v (see ssecfs mount --help)\n", err)
 		return 2
 	}
 	// No core dumps, no ptrace by other processes of this user: the key is

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,19 +16,18 @@ func runUmount(args []string) int {
 	f := flag.NewFlagSet("umount", flag.ContinueOnError)
 	lazy := f.Bool("z", false, "lazy: detach now, finish when the last file is closed")
 	f.BoolVar(lazy, "lazy", false, "same as -z")
-	f.Usage = func() {
-		fmt.Fprintln(f.Output(), "Usage: ssecfs umount [-z] MOUNTPOINT")
-		f.PrintDefaults()
-	}
+	f.SetOutput(io.Discard)
 	pos, err := parseInterleaved(f, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Println("Usage: ssecfs umount [-z] MOUNTPOINT\n\nUnmounts; as root or as the user who mounted.")
+		printFlags(os.Stdout, f)
+		return 0
 	}
-	if len(pos) != 1 {
-		f.Usage()
+	if err == nil && len(pos) != 1 {
+		err = errors.New("expected MOUNTPOINT")
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ssecfs umount: %v (see ssecfs umount --help)\n", err)
 		return 2
 	}
 	mp, err := filepath.Abs(pos[0])
