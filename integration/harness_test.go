@@ -28,7 +28,7 @@ import (
 const secret = "Ahx4oofae6eiquohXoh4ohgh6ieSh8ph"
 
 var (
-	binary  string // the ssecfs binary under test
+	binary   string // the ssecfs binary under test
 	stateDir = envOr("SSECFS_TEST_STATE", "/var/tmp/ssecfs-test")
 )
 

@@ -146,7 +146,7 @@ func TestReadsWhatAwsAndRcloneUploaded(t *testing.T) {
 			total += int64(len(d))
 		}
 		out, err = exec.Command("du", "-sb", "--apparent-size", filepath.Join(m.dir, "sync")).Output()
-		du, _ := strconv.ParseInt(strings.Fields(string(out)+" 0")[0], 10, 64)
+		du, _ := strconv.ParseInt(strings.Fields(string(out) + " 0")[0], 10, 64)
 		// du counts the folders' own 4096-byte sizes too.
 		if err != nil || du < total || du > total+64<<10 {
 			t.Errorf("du: %d, files hold %d (%v)", du, total, err)
