@@ -31,9 +31,10 @@ type exchange struct {
 // certificate) between ssecfs and a real server. It records what really
 // crosses the wire, so the test does not rely on ssecfs's own account.
 type recorder struct {
-	URL string
-	mu  sync.Mutex
-	log []exchange
+	URL   string
+	close func() // stops the proxy: the network is gone
+	mu    sync.Mutex
+	log   []exchange
 }
 
 func newRecorder(t *testing.T, s *server) *recorder {
@@ -62,7 +63,8 @@ func newRecorder(t *testing.T, s *server) *recorder {
 	}
 	srv := &http.Server{Handler: proxy}
 	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	r.close = func() { srv.Close() }
+	t.Cleanup(r.close)
 	r.URL = "https://" + l.Addr().(*net.TCPAddr).String()
 	return r
 }
@@ -138,4 +140,26 @@ func TestEveryDataRequestOnTheWireCarriesTheKey(t *testing.T) {
 		}
 		t.Logf("%d exchanges, %d touching objects, all keyed and echoed", len(rec.exchanges()), objectRequests)
 	})
+}
+
+func TestLostNetworkGivesAnErrorNotAHang(t *testing.T) {
+	s := loadServer(t, "minio")
+	b := s.bucket(t)
+	src := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(src, random(t, 3<<20), 0o644)
+	s.aws(t, append([]string{"s3", "cp", src, "s3://" + b + "/f"}, sse(secret)...)...)
+	rec := newRecorder(t, s)
+	m := s.mount(t, b, "--endpoint", rec.URL, "--timeout", "5s", "--retries", "2")
+	if _, err := os.Stat(filepath.Join(m.dir, "f")); err != nil {
+		t.Fatal(err)
+	}
+	rec.close() // the network goes away under an open mount
+	_, err := os.ReadFile(filepath.Join(m.dir, "f"))
+	if err == nil {
+		t.Fatal("read succeeded with the server gone")
+	}
+	t.Logf("read with the network gone: %v", err)
+	if !strings.Contains(readLog(m.log), "read failed") {
+		t.Error("the failed read is not in the log")
+	}
 }
