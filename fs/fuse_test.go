@@ -72,10 +72,10 @@ func names(t *testing.T, dir string) []string {
 
 func TestTreeFromPrefixesAndMarkers(t *testing.T) {
 	m := memstore.New(ourMD5)
-	m.Put("a.txt", []byte("A"), nil, ourMD5)
-	m.Put("photos/2024/x.jpg", []byte("jpeg"), nil, ourMD5)
-	m.Put("empty/", nil, nil, "") // folder marker, as the console and s3fs make
-	m.Put("photos/", nil, nil, "")
+	m.Seed("a.txt", []byte("A"), nil, ourMD5)
+	m.Seed("photos/2024/x.jpg", []byte("jpeg"), nil, ourMD5)
+	m.Seed("empty/", nil, nil, "") // folder marker, as the console and s3fs make
+	m.Seed("photos/", nil, nil, "")
 	dir := testMount(t, m, "", time.Minute)
 	if got, want := strings.Join(names(t, dir), " "), "a.txt empty/ photos/"; got != want {
 		t.Fatalf("root: %s, want %s", got, want)
@@ -97,8 +97,8 @@ func TestTreeFromPrefixesAndMarkers(t *testing.T) {
 
 func TestPrefixIsTheRoot(t *testing.T) {
 	m := memstore.New(ourMD5)
-	m.Put("backup/host1/etc.tar", []byte("tar"), nil, ourMD5)
-	m.Put("other/secret", []byte("no"), nil, ourMD5)
+	m.Seed("backup/host1/etc.tar", []byte("tar"), nil, ourMD5)
+	m.Seed("other/secret", []byte("no"), nil, ourMD5)
 	dir := testMount(t, m, "backup/", time.Minute)
 	if got := strings.Join(names(t, dir), " "); got != "host1/" {
 		t.Fatalf("root: %s", got)
@@ -110,7 +110,7 @@ func TestPrefixIsTheRoot(t *testing.T) {
 
 func TestLookupWithoutListingFindsFilesAndFolders(t *testing.T) {
 	m := memstore.New(ourMD5)
-	m.Put("d/f", []byte("hello"), map[string]string{"mtime": "1600000000.123456789"}, ourMD5)
+	m.Seed("d/f", []byte("hello"), map[string]string{"mtime": "1600000000.123456789"}, ourMD5)
 	dir := testMount(t, m, "", time.Minute)
 	st, err := os.Stat(filepath.Join(dir, "d", "f")) // no readdir first
 	if err != nil {
@@ -126,9 +126,9 @@ func TestLookupWithoutListingFindsFilesAndFolders(t *testing.T) {
 
 func TestMetadataFromRcloneAndS3fs(t *testing.T) {
 	m := memstore.New(ourMD5)
-	m.Put("rclone.txt", []byte("r"), map[string]string{"mtime": "1500000000.5", "mode": "0100600"}, ourMD5)
-	m.Put("s3fs.txt", []byte("s"), map[string]string{"mtime": "1400000000", "mode": "33261", "uid": "1000", "gid": "1000"}, ourMD5)
-	m.Put("plain-aws.txt", []byte("p"), nil, ourMD5)
+	m.Seed("rclone.txt", []byte("r"), map[string]string{"mtime": "1500000000.5", "mode": "0100600"}, ourMD5)
+	m.Seed("s3fs.txt", []byte("s"), map[string]string{"mtime": "1400000000", "mode": "33261", "uid": "1000", "gid": "1000"}, ourMD5)
+	m.Seed("plain-aws.txt", []byte("p"), nil, ourMD5)
 	dir := testMount(t, m, "", time.Minute)
 	names(t, dir) // list first, as ls -l does
 	for name, want := range map[string]struct {
@@ -151,13 +151,13 @@ func TestMetadataFromRcloneAndS3fs(t *testing.T) {
 
 func TestBadNamesAreLeftOutAndFoldersWinOverObjects(t *testing.T) {
 	m := memstore.New(ourMD5)
-	m.Put("ok", []byte("1"), nil, ourMD5)
-	m.Put("a//b", []byte("2"), nil, ourMD5)
-	m.Put("./c", []byte("3"), nil, ourMD5)
-	m.Put("../d", []byte("4"), nil, ourMD5)
-	m.Put(strings.Repeat("x", 256), []byte("5"), nil, ourMD5)
-	m.Put("both", []byte("file"), nil, ourMD5)
-	m.Put("both/inner", []byte("6"), nil, ourMD5)
+	m.Seed("ok", []byte("1"), nil, ourMD5)
+	m.Seed("a//b", []byte("2"), nil, ourMD5)
+	m.Seed("./c", []byte("3"), nil, ourMD5)
+	m.Seed("../d", []byte("4"), nil, ourMD5)
+	m.Seed(strings.Repeat("x", 256), []byte("5"), nil, ourMD5)
+	m.Seed("both", []byte("file"), nil, ourMD5)
+	m.Seed("both/inner", []byte("6"), nil, ourMD5)
 	dir := testMount(t, m, "", time.Minute)
 	if got, want := strings.Join(names(t, dir), " "), "a/ both/ ok"; got != want {
 		t.Fatalf("root: %q, want %q", got, want)
@@ -172,8 +172,8 @@ func TestBadNamesAreLeftOutAndFoldersWinOverObjects(t *testing.T) {
 
 func TestPlaintextObjectIsReadableAndOtherKeyIsEACCES(t *testing.T) {
 	m := memstore.New(ourMD5)
-	m.Put("plain", []byte("not encrypted"), nil, "")
-	m.Put("theirs", []byte("secret"), nil, otherMD5)
+	m.Seed("plain", []byte("not encrypted"), nil, "")
+	m.Seed("theirs", []byte("secret"), nil, otherMD5)
 	dir := testMount(t, m, "", time.Minute)
 	if b, err := os.ReadFile(filepath.Join(dir, "plain")); err != nil || string(b) != "not encrypted" {
 		t.Fatalf("plain: %q %v", b, err)
@@ -195,8 +195,8 @@ func TestPlaintextObjectIsReadableAndOtherKeyIsEACCES(t *testing.T) {
 func TestEveryDataCallCarriesTheKey(t *testing.T) {
 	m := memstore.New(ourMD5)
 	big := bytes.Repeat([]byte("0123456789"), 10000) // 25 blocks
-	m.Put("big", big, nil, ourMD5)
-	m.Put("dir/small", []byte("s"), nil, ourMD5)
+	m.Seed("big", big, nil, ourMD5)
+	m.Seed("dir/small", []byte("s"), nil, ourMD5)
 	dir := testMount(t, m, "", time.Minute)
 	if b, err := os.ReadFile(filepath.Join(dir, "big")); err != nil || !bytes.Equal(b, big) {
 		t.Fatalf("big: %v", err)
@@ -220,7 +220,7 @@ func TestEveryDataCallCarriesTheKey(t *testing.T) {
 func TestChangedObjectGivesOldBytesOrESTALE(t *testing.T) {
 	m := memstore.New(ourMD5)
 	old := bytes.Repeat([]byte("o"), 40<<10) // ten 4 KiB blocks, beyond the read-ahead
-	m.Put("f", old, nil, ourMD5)
+	m.Seed("f", old, nil, ourMD5)
 	dir := testMount(t, m, "", time.Minute)
 	fh, err := os.Open(filepath.Join(dir, "f"))
 	if err != nil {
@@ -231,7 +231,7 @@ func TestChangedObjectGivesOldBytesOrESTALE(t *testing.T) {
 	if _, err := io.ReadFull(fh, first); err != nil {
 		t.Fatal(err)
 	}
-	m.Put("f", bytes.Repeat([]byte("n"), 40<<10), nil, ourMD5) // overwritten by another client
+	m.Seed("f", bytes.Repeat([]byte("n"), 40<<10), nil, ourMD5) // overwritten by another client
 	rest, err := io.ReadAll(fh)
 	got := append(first, rest...)
 	if err == nil {
@@ -250,7 +250,7 @@ func TestChangedObjectGivesOldBytesOrESTALE(t *testing.T) {
 
 func TestWritesAreRefusedReadOnly(t *testing.T) {
 	m := memstore.New(ourMD5)
-	m.Put("f", []byte("x"), nil, ourMD5)
+	m.Seed("f", []byte("x"), nil, ourMD5)
 	dir := testMount(t, m, "", time.Minute)
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("y"), 0o644); err == nil {
 		t.Fatal("write succeeded on a filesystem without a write path")

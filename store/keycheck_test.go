@@ -29,7 +29,7 @@ func TestVerifyKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := memstore.New(ours)
 			for k, md5 := range tc.objects {
-				m.Put(k, []byte("x"), nil, md5)
+				m.Seed(k, []byte("x"), nil, md5)
 			}
 			v, err := store.VerifyKey(context.Background(), m, "", 16)
 			if tc.wrong != errors.Is(err, store.ErrWrongKey) {
@@ -51,7 +51,7 @@ func TestVerifyKeySamplesAcrossTheListing(t *testing.T) {
 		if i >= 150 {
 			md5 = ours
 		}
-		m.Put(fmt.Sprintf("obj%03d", i), []byte("x"), nil, md5)
+		m.Seed(fmt.Sprintf("obj%03d", i), []byte("x"), nil, md5)
 	}
 	v, err := store.VerifyKey(context.Background(), m, "", 16)
 	if err != nil || !v.Proven {

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -103,4 +104,22 @@ type Store interface {
 	ReadRange(ctx context.Context, key string, r Range, dst []byte) (int, error)
 	// CheckBucket verifies that the bucket exists and the credentials work.
 	CheckBucket(ctx context.Context) error
+
+	// Put stores body (size bytes) as key, encrypted with our key, with the
+	// user metadata meta (names without x-amz-meta-). The answer must echo
+	// our key, else ErrNoEcho.
+	Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error
+	// CreateMultipart, UploadPart, CompleteMultipart and AbortMultipart are
+	// a multipart upload; Upload (upload.go) drives them.
+	CreateMultipart(ctx context.Context, key string, meta map[string]string) (uploadID string, err error)
+	UploadPart(ctx context.Context, key, uploadID string, n int, body io.Reader, size int64) (Part, error)
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
+	AbortMultipart(ctx context.Context, key, uploadID string) error
+	// Copy copies src to dst on the server in one request, replacing the
+	// metadata; ErrNotImplemented where the server cannot (RGW before v20).
+	Copy(ctx context.Context, src, dst string, srcPlain bool, meta map[string]string) error
+	// CopyPart copies a range of src into part n of a multipart upload.
+	CopyPart(ctx context.Context, src, dst, uploadID string, n int, off, length int64, srcPlain bool) (Part, error)
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
 }

@@ -25,7 +25,10 @@ const (
 	opBucket    opKind = iota + 1 // listing, bucket checks: no object data
 	opData                        // touches object data: must carry the key
 	opDataPlain                   // reads an object known to be plaintext
+	opCopy                        // server-side copy: both sides carry the key
 )
+
+const hdrCopyKey = "X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key"
 
 type opKey struct{}
 
@@ -67,7 +70,8 @@ type guard struct {
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	op, _ := req.Context().Value(opKey{}).(opValue)
-	if op.kind == opData && (req.Header.Get(hdrKey) == "" || req.Header.Get(hdrKeyMD5) == "") {
+	keyed := req.Header.Get(hdrKey) != "" && req.Header.Get(hdrKeyMD5) != ""
+	if (op.kind == opData && !keyed) || (op.kind == opCopy && (!keyed || req.Header.Get(hdrCopyKey) == "")) {
 		return nil, fmt.Errorf("%w: %s %s", ErrUnkeyed, req.Method, req.URL.Path)
 	}
 	start := time.Now()

@@ -6,8 +6,6 @@ package memstore
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -40,8 +38,10 @@ type Store struct {
 	objects map[string]*object
 	calls   []Call
 	// Fail, when set, is asked before each call; a non-nil error is returned.
-	Fail func(op, key string) error
-	seq  int
+	Fail    func(op, key string) error
+	seq     int
+	noCopy  bool
+	uploads map[string]*upload
 }
 
 var _ store.Store = (*Store)(nil)
@@ -51,17 +51,18 @@ func New(keyMD5 string) *Store {
 	return &Store{keyMD5: keyMD5, objects: map[string]*object{}}
 }
 
-// Put stores an object encrypted with the key whose MD5 is keyMD5 ("" for
+// Seed stores an object encrypted with the key whose MD5 is keyMD5 ("" for
 // plaintext), as another client would have uploaded it.
-func (s *Store) Put(key string, data []byte, meta map[string]string, keyMD5 string) {
+func (s *Store) Seed(key string, data []byte, meta map[string]string, keyMD5 string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seq++
-	sum := md5.Sum(append(data, byte(s.seq)))
-	s.objects[key] = &object{
-		data: append([]byte(nil), data...), meta: meta, keyMD5: keyMD5,
-		etag: hex.EncodeToString(sum[:]), mtime: time.Unix(1700000000, 0).Add(time.Duration(s.seq) * time.Second),
-	}
+	s.putLocked(key, append([]byte(nil), data...), meta, keyMD5)
+}
+
+// now is the LastModified of the next object: a fixed clock, one second per
+// object, so that tests can predict it.
+func (s *Store) now() time.Time {
+	return time.Unix(1700000000, 0).Add(time.Duration(s.seq) * time.Second)
 }
 
 // Calls returns a copy of the recorded calls.

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"debug/buildinfo"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Record is one run of one tool, as kept in latest.json.
+type Record struct {
+	Server   string   `json:"server"`
+	Workload string   `json:"workload"`
+	Tool     string   `json:"tool"`
+	Run      int      `json:"run"`
+	Status   Status   `json:"status"`
+	Seconds  float64  `json:"seconds,omitempty"`
+	PeakRSS  int64    `json:"peak_rss_bytes,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
+}
+
+// Summary is the progress line of a run.
+func (r Record) Summary(bytes int64) string {
+	if r.Status != OK {
+		return string(r.Status) + ": " + r.Error
+	}
+	return fmt.Sprintf("%.2f s (%s), peak RSS %s", r.Seconds, rate(bytes, r.Seconds), mib(r.PeakRSS))
+}
+
+// Report gathers the records and what is needed to reproduce them.
+type Report struct {
+	Config   *config           `json:"-"`
+	Started  time.Time         `json:"started"`
+	Command  []string          `json:"command"`
+	Runs     int               `json:"runs"`
+	Machine  string            `json:"machine"`
+	Load     string            `json:"load_average"`
+	Versions map[string]string `json:"versions"`
+	Servers  map[string]string `json:"servers"`
+	Bytes    map[string]int64  `json:"workload_bytes"`
+	Records  []Record          `json:"records"`
+
+	tools, workloads, servers []string // in order of first appearance
+}
+
+func (rep *Report) Add(r Record) {
+	rep.Records = append(rep.Records, r)
+	for _, p := range []struct {
+		list *[]string
+		v    string
+	}{{&rep.tools, r.Tool}, {&rep.workloads, r.Workload}, {&rep.servers, r.Server}} {
+		if !slices.Contains(*p.list, p.v) {
+			*p.list = append(*p.list, p.v)
+		}
+	}
+}
+
+func (rep *Report) AllOK() bool {
+	for _, r := range rep.Records {
+		if r.Status != OK || len(r.Notes) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// collectMeta records the machine and the servers' versions.
+func (rep *Report) collectMeta(ctx context.Context, bin string) {
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	rep.Machine = fmt.Sprintf("%d CPUs (%s), %s RAM, Linux %s", runtime.NumCPU(), cpuModel(),
+		memTotal(), unix.ByteSliceToString(u.Release[:]))
+	rep.Servers = map[string]string{
+		"minio": minioVersion(),
+		"rgw":   firstLine(ctx, "radosgw", "--version"),
+	}
+	rep.Versions["go"] = runtime.Version()
+}
+
+// minioVersion is the module version MinIO was built from: go install
+// builds say only "DEVELOPMENT.GOGET" in minio --version.
+func minioVersion() string {
+	bi, err := buildinfo.ReadFile(filepath.Join(stateDir(), "bin", "minio"))
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return "MinIO " + bi.Main.Version
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func memTotal() string {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f GiB", float64(si.Totalram)*float64(si.Unit)/(1<<30))
+}
+
+// cell is what one tool did for one workload on one server.
+type cell struct {
+	ok             []float64 // seconds of the runs that passed
+	bad            *Record   // the first run that did not
+	runs           int
+	peakRSS        int64
+	median, lo, hi float64
+}
+
+func (rep *Report) cell(workload, server, tool string) *cell {
+	c := &cell{}
+	for i := range rep.Records {
+		r := &rep.Records[i]
+		if r.Workload != workload || r.Server != server || r.Tool != tool {
+			continue
+		}
+		c.runs++
+		c.peakRSS = max(c.peakRSS, r.PeakRSS)
+		if r.Status == OK {
+			c.ok = append(c.ok, r.Seconds)
+		} else if c.bad == nil {
+			c.bad = r
+		}
+	}
+	if len(c.ok) > 0 {
+		slices.Sort(c.ok)
+		n := len(c.ok)
+		c.median = (c.ok[(n-1)/2] + c.ok[n/2]) / 2
+		c.lo, c.hi = c.ok[0], c.ok[n-1]
+	}
+	return c
+}
+
+// valid says whether the cell has a time to show: every run passed.
+func (c *cell) valid() bool { return c.bad == nil && len(c.ok) > 0 }
+
+func rate(bytes int64, seconds float64) string {
+	if seconds <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f MB/s", float64(bytes)/seconds/1e6)
+}
+
+func mib(b int64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
+
+// Markdown is the report: one table of times, one of memory, failures,
+// and the setup.
+func (rep *Report) Markdown() string {
+	var b strings.Builder
+	c := rep.Config
+	fmt.Fprintf(&b, "# ssecfs benchmark, %s\n\n", rep.Started.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Median of %d cold run(s) per cell, min–max in brackets; MB/s = 10^6 bytes/s. "+
+		"`vs ssecfs` is the tool's median time divided by ssecfs's: above 1 the tool is slower than ssecfs, below 1 faster.\n\n", c.runs)
+
+	ref := "ssecfs"
+	head := []string{"workload", "server"}
+	for _, t := range rep.tools {
+		head = append(head, t)
+		if t != ref {
+			head = append(head, "vs "+ref)
+		}
+	}
+	row(&b, head)
+	row(&b, slices.Repeat([]string{"---"}, len(head)))
+	var failures []*Record
+	for _, w := range rep.workloads {
+		for _, s := range rep.servers {
+			line := []string{w, s}
+			base := rep.cell(w, s, ref)
+			for _, t := range rep.tools {
+				x := rep.cell(w, s, t)
+				line = append(line, x.text(rep.Bytes[w], c.timeout))
+				if x.bad != nil {
+					failures = append(failures, x.bad)
+				}
+				if t == ref {
+					continue
+				}
+				ratio := "-"
+				if x.valid() && base.valid() {
+					ratio = fmt.Sprintf("%.2f", x.median/base.median)
+				}
+				line = append(line, ratio)
+			}
+			row(&b, line)
+		}
+	}
+
+	b.WriteString("\nPeak resident memory (VmHWM, highest of the runs) of the process doing the work: " +
+		"the FUSE daemon, measured at the end of the read while still mounted; for aws s3 cp, the aws process.\n\n")
+	row(&b, append([]string{"workload", "server"}, rep.tools...))
+	row(&b, slices.Repeat([]string{"---"}, len(rep.tools)+2))
+	for _, w := range rep.workloads {
+		for _, s := range rep.servers {
+			line := []string{w, s}
+			for _, t := range rep.tools {
+				line = append(line, mib(rep.cell(w, s, t).peakRSS))
+			}
+			row(&b, line)
+		}
+	}
+
+	if len(failures) > 0 {
+		b.WriteString("\nFailures (a tool is not run again for a workload and server after its first failure):\n\n")
+		for _, r := range failures {
+			fmt.Fprintf(&b, "- %s, %s, %s, run %d: %s: %s\n", r.Tool, r.Workload, r.Server, r.Run, r.Status, oneLine(r.Error))
+		}
+	}
+	var notes []string
+	for _, r := range rep.Records {
+		for _, n := range r.Notes {
+			notes = append(notes, fmt.Sprintf("- %s, %s, run %d: %s", r.Tool, r.Server, r.Run, oneLine(n)))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\nUnmount problems:\n\n" + strings.Join(notes, "\n") + "\n")
+	}
+
+	b.WriteString("\nSetup:\n\n")
+	fmt.Fprintf(&b, "- machine: %s\n", rep.Machine)
+	fmt.Fprintf(&b, "- load average when the run started: %s (other work on the machine skews the times)\n", rep.Load)
+	fmt.Fprintf(&b, "- command: `%s`\n", strings.TrimSpace("go run ./bench "+strings.Join(rep.Command, " ")))
+	fmt.Fprintf(&b, "- runs: %d per cell, limit %s per run; cold: fresh mount, then sync and drop_caches, before every run\n",
+		c.runs, c.timeout)
+	var vs []string
+	for _, t := range append(slices.Clone(rep.tools), "go") {
+		vs = append(vs, fmt.Sprintf("%s %s", t, rep.Versions[t]))
+	}
+	fmt.Fprintf(&b, "- tools: %s\n", strings.Join(vs, "; "))
+	for _, s := range rep.servers {
+		fmt.Fprintf(&b, "- %s: %s\n", s, rep.Servers[s])
+	}
+	return b.String()
+}
+
+// text is the cell's entry in the time table.
+func (c *cell) text(bytes int64, limit time.Duration) string {
+	switch {
+	case c.runs == 0:
+		return "-"
+	case c.bad != nil && c.bad.Status == Timeout:
+		return fmt.Sprintf("TIMEOUT (>%s)", limit)
+	case c.bad != nil:
+		return string(c.bad.Status)
+	}
+	s := fmt.Sprintf("%.2f s (%s)", c.median, rate(bytes, c.median))
+	if len(c.ok) > 1 {
+		s += fmt.Sprintf(" [%.2f–%.2f]", c.lo, c.hi)
+	}
+	return s
+}
+
+func row(b *strings.Builder, cells []string) {
+	b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 400 {
+		s = s[:400] + "..."
+	}
+	return s
+}
+
+// Write saves the markdown and the raw records (for later comparisons
+// and charts) in dir.
+func (rep *Report) Write(dir, md string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "latest.json"), append(js, '\n'), 0o644)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Workload is one measured task. Prepare puts its data into a bucket once
+// per server; Run performs it once through a freshly mounted tool and
+// checks every byte that came back.
+type Workload interface {
+	// Name is the row heading in the report.
+	Name() string
+	// Bytes is the amount of data one Run moves, for the MB/s figure.
+	Bytes() int64
+	Prepare(ctx context.Context, t *Target) error
+	Run(ctx context.Context, tool Tool) Outcome
+	// Close removes local files the workload made.
+	Close()
+}
+
+// Status is how one run ended.
+type Status string
+
+const (
+	OK      Status = "ok"
+	Corrupt Status = "CORRUPT" // the bytes read differ from those written
+	Timeout Status = "TIMEOUT"
+	Failed  Status = "FAILED" // an error: mount, read, download
+)
+
+// Outcome is one run's result. Dur counts only for OK.
+type Outcome struct {
+	Status Status
+	Dur    time.Duration
+	Err    error
+}
+
+func failed(err error) Outcome { return Outcome{Status: Failed, Err: err} }
+
+// ---------------------------------------------------------------------------
+// Sequential read of one big object, read fully and hashed.
+
+type seqRead struct {
+	size  int64
+	key   string
+	local string // the random bytes, uploaded by Prepare
+	sum   [sha256.Size]byte
+}
+
+// newSeqRead writes size random bytes to a file in dir and hashes them.
+func newSeqRead(dir string, size int64) (*seqRead, error) {
+	w := &seqRead{size: size, key: fmt.Sprintf("seq-%d.bin", size), local: filepath.Join(dir, "object.bin")}
+	f, err := os.Create(w.local)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var seed [32]byte
+	for i := range seed {
+		seed[i] = byte(rand.Uint32())
+	}
+	// ChaCha8 is fast and incompressible; the data need not be secret.
+	src := rand.NewChaCha8(seed)
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+	if _, err := io.CopyN(bw, src, size); err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
+	h.Sum(w.sum[:0])
+	return w, f.Close()
+}
+
+func (w *seqRead) Name() string { return "cold read " + formatSize(w.size) }
+
+func (w *seqRead) Bytes() int64 { return w.size }
+
+// Prepare uploads the object with the raw client, SSE-C with the target's
+// secret, as users' data gets there.
+func (w *seqRead) Prepare(ctx context.Context, t *Target) error {
+	args := append([]string{"s3", "cp", "--only-show-errors"}, sseArgs(t.Secret)...)
+	_, err := runAWS(ctx, t.Server, append(args, w.local, "s3://"+t.Bucket+"/"+w.key)...)
+	return err
+}
+
+// Run reads the object from start to end, as cat does (128 KiB reads), and
+// hashes it on the way. The time runs from asking the tool for the path to
+// the last byte: for the raw client that includes its download.
+func (w *seqRead) Run(ctx context.Context, tool Tool) Outcome {
+	start := time.Now()
+	path, err := tool.ReadPath(ctx, w.key)
+	if err != nil {
+		return failed(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return failed(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 128<<10))
+	dur := time.Since(start)
+	switch {
+	case err != nil:
+		return failed(fmt.Errorf("read after %d bytes: %w", n, err))
+	case n != w.size:
+		return Outcome{Status: Corrupt, Err: fmt.Errorf("%d bytes read, %d written", n, w.size)}
+	case [sha256.Size]byte(h.Sum(nil)) != w.sum:
+		return Outcome{Status: Corrupt, Err: fmt.Errorf("sha256 %s, want %s",
+			hex.EncodeToString(h.Sum(nil)), hex.EncodeToString(w.sum[:]))}
+	}
+	return Outcome{Status: OK, Dur: dur}
+}
+
+func (w *seqRead) Close() { os.Remove(w.local) }
+
+// ctxReader stops a long read between two reads once ctx is done; a read
+// stuck inside the kernel is ended by killing the daemon instead.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

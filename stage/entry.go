@@ -1,0 +1,288 @@
+package stage
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// chunkSize is the unit of the spool: a write smaller than a chunk reads,
+// changes and rewrites one sealed chunk.
+const chunkSize = 64 << 10
+
+// Base is the object a file's unchanged bytes come from.
+type Base struct {
+	Key   string
+	ETag  string
+	Size  int64
+	Plain bool // stored without SSE-C
+}
+
+// Attrs is the metadata a file is uploaded with.
+type Attrs struct {
+	Mtime    time.Time
+	Mode     uint32 // permission bits, or S_IFLNK|0777 for a symlink
+	UID, GID uint32
+}
+
+// Entry is one file with changes not yet in the bucket: its bytes are the
+// chunks in the spool where present, else the base object's bytes below
+// baseLimit, else zeros.
+//
+// Lock order: upMu before mu before Manager.mu. upMu is held for a whole
+// upload, so one entry is never uploaded twice at once; mu guards the
+// fields and is never held across a network request except to fetch base
+// bytes for a partial chunk write.
+type Entry struct {
+	m  *Manager
+	id string
+
+	upMu sync.Mutex
+
+	mu          sync.Mutex
+	key         string
+	size        int64
+	attrs       Attrs
+	base        *Base
+	baseLimit   int64    // base bytes at or past this offset are gone (truncated)
+	present     []uint64 // bitset of chunks held in the spool
+	nPresent    int64
+	f           *os.File // the spool: chunk i at i*slot, sealed
+	writers     int      // open handles that may write
+	gen         uint64   // bumped by every change
+	cleanGen    uint64   // gen of the last successful upload
+	due         time.Time
+	queued      bool
+	attempts    int
+	failed      error    // last upload failure; sticky until an upload succeeds
+	deleteAfter []string // keys to delete once uploaded (the names before renames)
+	dropped     bool
+}
+
+func (e *Entry) slot() int64 { return int64(chunkSize + e.m.seal.overhead()) }
+
+func (e *Entry) ad(i int64) []byte {
+	ad := make([]byte, len(e.id)+8)
+	copy(ad, e.id)
+	binary.BigEndian.PutUint64(ad[len(e.id):], uint64(i))
+	return ad
+}
+
+func (e *Entry) has(i int64) bool {
+	w := i / 64
+	return w < int64(len(e.present)) && e.present[w]&(1<<(i%64)) != 0
+}
+
+func (e *Entry) mark(i int64, on bool) {
+	w := i / 64
+	for int64(len(e.present)) <= w {
+		e.present = append(e.present, 0)
+	}
+	was := e.present[w]&(1<<(i%64)) != 0
+	if on && !was {
+		e.present[w] |= 1 << (i % 64)
+		e.nPresent++
+	} else if !on && was {
+		e.present[w] &^= 1 << (i % 64)
+		e.nPresent--
+	}
+}
+
+// readChunkLocked returns chunk i's plaintext (chunkSize bytes).
+func (e *Entry) readChunkLocked(ctx context.Context, i int64) ([]byte, error) {
+	buf := make([]byte, chunkSize)
+	if e.has(i) {
+		sealed := make([]byte, e.slot())
+		if _, err := e.f.ReadAt(sealed, i*e.slot()); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("spool of %q: %w", e.key, err)
+		}
+		out, err := e.m.seal.open(buf[:0], sealed, e.ad(i))
+		if err != nil {
+			return nil, fmt.Errorf("spool of %q chunk %d: %w", e.key, i, err)
+		}
+		return out, nil
+	}
+	start := i * chunkSize
+	if e.base != nil && start < e.baseLimit {
+		n := min(int64(chunkSize), e.baseLimit-start)
+		if err := e.m.readBase(ctx, *e.base, start, buf[:n]); err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// writeChunkLocked seals plain as chunk i.
+func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
+	if !e.has(i) {
+		if err := e.m.reserve(e.slot()); err != nil {
+			return err
+		}
+	}
+	sealed := e.m.seal.seal(make([]byte, 0, e.slot()), plain, e.ad(i))
+	if _, err := e.f.WriteAt(sealed, i*e.slot()); err != nil {
+		if !e.has(i) {
+			e.m.release(e.slot())
+		}
+		return fmt.Errorf("spool of %q: %w", e.key, err)
+	}
+	e.mark(i, true)
+	return nil
+}
+
+// WriteAt writes p at off. A full disk or a full spool is ENOSPC, and
+// nothing of this write is accepted.
+func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for n < len(p) {
+		pos := off + int64(n)
+		i := pos / chunkSize
+		in := pos - i*chunkSize
+		k := min(int64(len(p)-n), chunkSize-in)
+		var plain []byte
+		if k == chunkSize {
+			plain = p[n : n+chunkSize]
+		} else {
+			c, err := e.readChunkLocked(ctx, i)
+			if err != nil {
+				return n, err
+			}
+			copy(c[in:], p[n:n+int(k)])
+			plain = c
+		}
+		if err := e.writeChunkLocked(i, plain); err != nil {
+			return n, err
+		}
+		n += int(k)
+		e.size = max(e.size, off+int64(n))
+		e.gen++
+	}
+	return n, nil
+}
+
+// ReadAt reads the file as written so far.
+func (e *Entry) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.readAtLocked(ctx, p, off)
+}
+
+func (e *Entry) readAtLocked(ctx context.Context, p []byte, off int64) (int, error) {
+	if off >= e.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), e.size)
+	n := 0
+	for pos := off; pos < end; pos = off + int64(n) {
+		i := pos / chunkSize
+		c, err := e.readChunkLocked(ctx, i)
+		if err != nil {
+			return n, err
+		}
+		n += copy(p[n:end-off], c[pos-i*chunkSize:])
+	}
+	return n, nil
+}
+
+// Truncate sets the size. Bytes past the new end are forgotten: a later
+// extension reads zeros there, not the old bytes.
+func (e *Entry) Truncate(ctx context.Context, size int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if size < e.size {
+		first := (size + chunkSize - 1) / chunkSize // first chunk wholly past the end
+		for i := first; i*chunkSize < e.size; i++ {
+			if e.has(i) {
+				e.mark(i, false)
+				e.m.release(e.slot())
+			}
+		}
+		// Give the disk space back; the file keeps its length.
+		if off := first * e.slot(); off < (e.size/chunkSize+1)*e.slot() {
+			_ = unix.Fallocate(int(e.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, (e.size/chunkSize+1)*e.slot()-off)
+		}
+		if in := size % chunkSize; in != 0 {
+			i := size / chunkSize
+			c, err := e.readChunkLocked(ctx, i)
+			if err != nil {
+				return err
+			}
+			clear(c[in:])
+			if err := e.writeChunkLocked(i, c); err != nil {
+				return err
+			}
+		}
+		e.baseLimit = min(e.baseLimit, size)
+	}
+	e.size = size
+	e.gen++
+	return nil
+}
+
+// Info is a snapshot of an entry for attributes and listings.
+type Info struct {
+	Key     string
+	Size    int64
+	Attrs   Attrs
+	Failed  error
+	Pending bool // changes not yet in the bucket
+}
+
+// Info returns the entry's current state.
+func (e *Entry) Info() Info {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Info{Key: e.key, Size: e.size, Attrs: e.attrs, Failed: e.failed, Pending: e.gen != e.cleanGen}
+}
+
+// SetAttrs changes the metadata the file will be uploaded with.
+func (e *Entry) SetAttrs(f func(*Attrs)) {
+	e.mu.Lock()
+	f(&e.attrs)
+	e.gen++
+	e.mu.Unlock()
+	e.m.persistIfClosed(e)
+}
+
+// Flush is close(2): with no write-back window the file is uploaded now
+// and the result returned; otherwise it is made durable in the journal,
+// and an earlier upload failure of this file is returned.
+func (e *Entry) Flush(ctx context.Context) error {
+	if e.m.window <= 0 {
+		return e.Sync(ctx)
+	}
+	if err := e.m.persist(e); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.failed
+}
+
+// Sync is fsync(2): it returns once the file's current state is in the
+// bucket, or with the error that kept it out.
+func (e *Entry) Sync(ctx context.Context) error {
+	return e.m.upload(ctx, e)
+}
+
+// Release is the last close of one open handle.
+func (e *Entry) Release(writer bool) {
+	e.mu.Lock()
+	if writer {
+		e.writers--
+	}
+	e.mu.Unlock()
+	e.m.schedule(e)
+}
+
+// errNoSpace is the writer's ENOSPC when the spool is at its cap.
+var errNoSpace = fmt.Errorf("spool full: %w", syscall.ENOSPC)

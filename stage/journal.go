@@ -1,0 +1,190 @@
+package stage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The journal is a folder (mode 0700) holding, per file waiting for upload,
+// ID.dat (the sealed spool) and ID.rec (a sealed JSON record of what to
+// upload). A record is written, synced and renamed into place before
+// close(2) returns, so a file whose close returned 0 survives a crash of
+// the daemon or of the machine; it is removed once the file is in the
+// bucket. A lock file keeps a second mount from sharing the folder.
+
+type record struct {
+	Key         string   `json:"key"`
+	Size        int64    `json:"size"`
+	Mtime       int64    `json:"mtime_ns"`
+	Mode        uint32   `json:"mode"`
+	UID         uint32   `json:"uid"`
+	GID         uint32   `json:"gid"`
+	Base        *Base    `json:"base,omitempty"`
+	BaseLimit   int64    `json:"base_limit"`
+	Present     []uint64 `json:"present"`
+	DeleteAfter []string `json:"delete_after,omitempty"`
+	Failed      string   `json:"failed,omitempty"`
+}
+
+func (m *Manager) recPath(id string) string  { return filepath.Join(m.dir, id+".rec") }
+func (m *Manager) dataPath(id string) string { return filepath.Join(m.dir, id+".dat") }
+
+// lockDir takes the journal's lock, or says who holds it.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(filepath.Join(dir, "lock"))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("journal %s is in use by another ssecfs (pid %s): the same bucket and prefix cannot be mounted twice on one machine", dir, strings.TrimSpace(string(holder)))
+		}
+		return nil, err
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return f, nil
+}
+
+// writeRecordLocked makes e's record durable. Called with e.mu held.
+func (m *Manager) writeRecordLocked(e *Entry) error {
+	r := record{
+		Key: e.key, Size: e.size, Mtime: e.attrs.Mtime.UnixNano(), Mode: e.attrs.Mode,
+		UID: e.attrs.UID, GID: e.attrs.GID, Base: e.base, BaseLimit: e.baseLimit,
+		Present: e.present, DeleteAfter: e.deleteAfter,
+	}
+	if e.failed != nil {
+		r.Failed = e.failed.Error()
+	}
+	plain, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	sealed := m.seal.seal(nil, plain, []byte("record:"+e.id))
+	clear(plain)
+	// The spool's chunks first, then the record that points at them.
+	if err := e.f.Sync(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	tmp := m.recPath(e.id) + ".tmp"
+	if err := writeSync(tmp, sealed); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Rename(tmp, m.recPath(e.id)); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return syncDir(m.dir)
+}
+
+func writeSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// removeFiles deletes an entry's journal files.
+func (m *Manager) removeFiles(id string) {
+	os.Remove(m.recPath(id))
+	os.Remove(m.dataPath(id))
+}
+
+// recover loads the records a previous run left: each is a file whose
+// close had returned, waiting for upload. Spools without a record belong
+// to files that were still open when the daemon died; their writers never
+// got a successful close, and they are removed.
+func (m *Manager) recover() error {
+	names, err := os.ReadDir(m.dir)
+	if err != nil {
+		return err
+	}
+	withRecord := map[string]bool{}
+	for _, d := range names {
+		id, ok := strings.CutSuffix(d.Name(), ".rec")
+		if !ok {
+			continue
+		}
+		withRecord[id] = true
+		e, err := m.load(id)
+		if err != nil {
+			m.log.Error("journal record left in place: cannot read it", "file", m.recPath(id), "err", err)
+			continue
+		}
+		m.log.Info("resuming upload from the journal", "key", e.key, "size", e.size)
+		m.mu.Lock()
+		m.used += e.nPresent * e.slot()
+		m.addLocked(e)
+		m.mu.Unlock()
+	}
+	for _, d := range names {
+		name := d.Name()
+		if id, ok := strings.CutSuffix(name, ".dat"); ok && !withRecord[id] {
+			m.log.Warn("discarding the spool of a file that was never closed before the daemon stopped", "file", name)
+			os.Remove(filepath.Join(m.dir, name))
+		}
+		if strings.HasSuffix(name, ".tmp") {
+			os.Remove(filepath.Join(m.dir, name))
+		}
+	}
+	return nil
+}
+
+func (m *Manager) load(id string) (*Entry, error) {
+	sealed, err := os.ReadFile(m.recPath(id))
+	if err != nil {
+		return nil, err
+	}
+	plain, err := m.seal.open(nil, sealed, []byte("record:"+id))
+	if err != nil {
+		return nil, fmt.Errorf("%w (was the bucket mounted with another key?)", err)
+	}
+	var r record
+	err = json.Unmarshal(plain, &r)
+	clear(plain)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(m.dataPath(id), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	e := &Entry{
+		m: m, id: id, key: r.Key, size: r.Size, base: r.Base, baseLimit: r.BaseLimit,
+		attrs:   Attrs{Mtime: time.Unix(0, r.Mtime), Mode: r.Mode, UID: r.UID, GID: r.GID},
+		present: r.Present, f: f, deleteAfter: r.DeleteAfter, gen: 1,
+	}
+	for _, w := range e.present {
+		for ; w != 0; w &= w - 1 {
+			e.nPresent++
+		}
+	}
+	return e, nil
+}

@@ -1,0 +1,646 @@
+package stage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssecfs/ssecfs/store"
+)
+
+// Config sets up a Manager.
+type Config struct {
+	Dir    string // the journal folder; created 0700
+	SSEKey []byte // the SSE-C key, from which the journal key is derived
+	Scope  string // endpoint, bucket and prefix: binds the journal key to them
+	Store  store.Store
+	Log    *slog.Logger
+	// Window is how long a closed file waits before upload, so that a
+	// rename, chmod or utimes right after close costs no second upload.
+	// 0 uploads before close returns.
+	Window time.Duration
+	// Cap bounds the spool's disk use; a write past it gets ENOSPC.
+	Cap int64
+	// Parallel bounds concurrent uploads.
+	Parallel int
+	// Attempts is how many times an upload is tried before it is reported
+	// failed (it stays in the journal).
+	Attempts int
+	// Uploaded is told of every file that reached the bucket.
+	Uploaded func(key string, size int64, etag string)
+}
+
+// Manager owns the entries of one mount.
+//
+// Lock order: Entry.upMu, Entry.mu, then Manager.mu.
+type Manager struct {
+	cfg    Config
+	dir    string
+	seal   sealer
+	st     store.Store
+	copier *store.Copier
+	log    *slog.Logger
+	window time.Duration
+	lock   *os.File
+
+	mu       sync.Mutex
+	byKey    map[string]*Entry // entries by current key; guarded by mu
+	used     int64             // spool bytes in use; guarded by mu
+	draining bool              // upload everything now; guarded by mu
+	changed  *sync.Cond        // signalled when an upload ends; uses mu
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	running  int // uploads in flight; guarded by mu
+}
+
+// Open takes the journal folder's lock, resumes what a previous run left,
+// and starts the upload queue.
+func Open(cfg Config) (*Manager, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Parallel = max(cfg.Parallel, 1)
+	cfg.Attempts = max(cfg.Attempts, 1)
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal folder: %w", err)
+	}
+	if err := os.Chmod(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal folder: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := journalKey(cfg.SSEKey, cfg.Scope)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	seal, err := newSealer(key)
+	clear(key)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	m := &Manager{
+		cfg: cfg, dir: cfg.Dir, seal: seal, st: cfg.Store, copier: store.NewCopier(cfg.Store, cfg.Log),
+		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	m.changed = sync.NewCond(&m.mu)
+	if err := m.recover(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	go m.loop()
+	return m, nil
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (m *Manager) addLocked(e *Entry) {
+	if old := m.byKey[e.key]; old != nil && old != e {
+		old.dropped = true
+	}
+	m.byKey[e.key] = e
+	e.queued = true
+	e.due = time.Now()
+	m.poke()
+}
+
+func (m *Manager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Lookup returns the entry of key, or nil.
+func (m *Manager) Lookup(key string) *Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.byKey[key]
+}
+
+// Under lists the entries whose keys start with prefix.
+func (m *Manager) Under(prefix string) []*Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*Entry
+	for k, e := range m.byKey {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// OpenFile returns the entry for writing key, making one if there is none.
+// base is the object's current version (nil for a new file); the entry
+// starts from it, fetching its bytes only where a partial write needs
+// them. writer counts an open handle that may write.
+func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*Entry, error) {
+	m.mu.Lock()
+	e := m.byKey[key]
+	m.mu.Unlock()
+	if e != nil {
+		e.mu.Lock()
+		if writer {
+			e.writers++
+		}
+		e.mu.Unlock()
+		return e, nil
+	}
+	id := newID()
+	f, err := os.OpenFile(m.dataPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	e = &Entry{m: m, id: id, key: key, attrs: attrs, f: f, gen: 1}
+	if base != nil {
+		b := *base
+		e.base, e.size, e.baseLimit = &b, b.Size, b.Size
+	}
+	if writer {
+		e.writers = 1
+	}
+	m.mu.Lock()
+	if other := m.byKey[key]; other != nil { // raced with another opener
+		m.mu.Unlock()
+		f.Close()
+		os.Remove(m.dataPath(id))
+		return m.OpenFile(key, base, attrs, writer)
+	}
+	m.byKey[key] = e
+	m.mu.Unlock()
+	return e, nil
+}
+
+// Rename moves an entry to newKey; it replaces any entry there. If the
+// entry's old name exists in the bucket (an uploaded file, or one being
+// uploaded), that object is deleted once the file is uploaded under its
+// new name, so a rename costs no copy.
+func (m *Manager) Rename(e *Entry, newKey string) {
+	e.mu.Lock()
+	old := e.key
+	if e.base != nil && e.base.Key == old || e.cleanGen > 0 {
+		e.deleteAfter = append(e.deleteAfter, old)
+	}
+	e.key = newKey
+	e.gen++
+	m.mu.Lock()
+	if m.byKey[old] == e {
+		delete(m.byKey, old)
+	}
+	if other := m.byKey[newKey]; other != nil && other != e {
+		other.dropped = true
+		go m.discard(other)
+	}
+	m.byKey[newKey] = e
+	m.mu.Unlock()
+	e.mu.Unlock()
+	m.persistIfClosed(e)
+}
+
+// Drop forgets an entry (its file was deleted): no upload, journal removed.
+func (m *Manager) Drop(e *Entry) {
+	e.mu.Lock()
+	e.dropped = true
+	m.mu.Lock()
+	if m.byKey[e.key] == e {
+		delete(m.byKey, e.key)
+	}
+	m.mu.Unlock()
+	e.mu.Unlock()
+	m.discard(e)
+}
+
+func (m *Manager) discard(e *Entry) {
+	e.upMu.Lock() // wait out an upload in flight
+	defer e.upMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.f != nil {
+		e.f.Close()
+		e.f = nil
+		m.release(e.nPresent * e.slot())
+		e.nPresent = 0
+	}
+	m.removeFiles(e.id)
+}
+
+// reserve takes n bytes of the spool's cap.
+func (m *Manager) reserve(n int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cfg.Cap > 0 && m.used+n > m.cfg.Cap {
+		return errNoSpace
+	}
+	m.used += n
+	return nil
+}
+
+func (m *Manager) release(n int64) {
+	m.mu.Lock()
+	m.used -= n
+	m.mu.Unlock()
+}
+
+func (m *Manager) readBase(ctx context.Context, b Base, off int64, buf []byte) error {
+	_, err := m.st.ReadRange(ctx, b.Key, store.Range{Offset: off, IfMatch: b.ETag, Plaintext: b.Plain}, buf)
+	return err
+}
+
+// persist makes e durable in the journal (if it has changes).
+func (m *Manager) persist(e *Entry) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dropped || e.gen == e.cleanGen {
+		return nil
+	}
+	return m.writeRecordLocked(e)
+}
+
+// persistIfClosed records a change made to a file with no open writer
+// (a rename or chmod after close), which no later close would record.
+func (m *Manager) persistIfClosed(e *Entry) {
+	e.mu.Lock()
+	closed := e.writers == 0
+	e.mu.Unlock()
+	if closed {
+		if err := m.persist(e); err != nil {
+			m.log.Error("journal write failed", "key", e.key, "err", err)
+		}
+		m.schedule(e)
+	}
+}
+
+// schedule queues e for upload after the write-back window, once no
+// handle may write it any more.
+func (m *Manager) schedule(e *Entry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.writers > 0 || e.dropped {
+		return
+	}
+	if e.gen == e.cleanGen {
+		m.forgetLocked(e)
+		return
+	}
+	e.queued = true
+	e.due = time.Now().Add(m.window)
+	m.poke()
+}
+
+// forgetLocked removes a clean, closed entry. Called with e.mu held.
+func (m *Manager) forgetLocked(e *Entry) {
+	m.mu.Lock()
+	if m.byKey[e.key] == e {
+		delete(m.byKey, e.key)
+	}
+	m.mu.Unlock()
+	e.dropped = true
+	if e.f != nil {
+		e.f.Close()
+		e.f = nil
+		m.release(e.nPresent * e.slot())
+	}
+	m.removeFiles(e.id)
+	m.mu.Lock()
+	m.changed.Broadcast()
+	m.mu.Unlock()
+}
+
+// loop starts due uploads, at most Parallel at once.
+func (m *Manager) loop() {
+	defer close(m.done)
+	timer := time.NewTimer(time.Hour)
+	for {
+		next := m.startDue()
+		timer.Reset(next)
+		select {
+		case <-m.stop:
+			return
+		case <-m.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// startDue starts the uploads that are due and returns how long until the
+// next one is.
+func (m *Manager) startDue() time.Duration {
+	m.mu.Lock()
+	var due []*Entry
+	next := time.Hour
+	now := time.Now()
+	for _, e := range m.byKey {
+		due = append(due, e)
+	}
+	m.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].due.Before(due[j].due) })
+	for _, e := range due {
+		e.mu.Lock()
+		ready := e.queued && e.writers == 0 && !e.dropped
+		wait := e.due.Sub(now)
+		e.mu.Unlock()
+		if !ready {
+			continue
+		}
+		m.mu.Lock()
+		if m.draining {
+			wait = 0
+		}
+		if wait > 0 {
+			next = min(next, wait)
+			m.mu.Unlock()
+			continue
+		}
+		if m.running >= m.cfg.Parallel {
+			m.mu.Unlock()
+			return next // woken again when one ends
+		}
+		m.running++
+		m.mu.Unlock()
+		e.mu.Lock()
+		e.queued = false
+		e.mu.Unlock()
+		go func() {
+			err := m.upload(context.Background(), e)
+			m.mu.Lock()
+			m.running--
+			m.changed.Broadcast()
+			m.mu.Unlock()
+			m.retryLater(e, err)
+			m.poke()
+		}()
+	}
+	return next
+}
+
+// retryLater requeues a failed upload with backoff until its attempts are
+// spent; then it stays failed, in the journal, until the next write,
+// fsync, remount or unmount.
+func (m *Manager) retryLater(e *Entry, err error) {
+	if err == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.attempts++
+	if e.attempts >= m.cfg.Attempts {
+		m.log.Error("upload failed; the file stays in the journal", "key", e.key, "attempts", e.attempts, "err", err)
+		return
+	}
+	delay := time.Second << min(e.attempts-1, 6)
+	m.log.Warn("upload failed; retrying", "key", e.key, "in", delay, "err", err)
+	e.queued = true
+	e.due = time.Now().Add(delay)
+}
+
+// upload puts e's current state in the bucket. One upload per entry at a
+// time (upMu); a change made during the upload is uploaded by the next.
+func (m *Manager) upload(ctx context.Context, e *Entry) error {
+	e.upMu.Lock()
+	defer e.upMu.Unlock()
+	e.mu.Lock()
+	if e.dropped || e.gen == e.cleanGen {
+		err := e.failed
+		if e.dropped {
+			err = nil
+		}
+		e.mu.Unlock()
+		return err
+	}
+	gen, key, size, attrs := e.gen, e.key, e.size, e.attrs
+	var base *Base
+	if e.base != nil {
+		b := *e.base
+		base = &b
+	}
+	unchanged := e.nPresent == 0 && base != nil && e.baseLimit == base.Size && size == base.Size
+	deleteAfter := append([]string(nil), e.deleteAfter...)
+	e.mu.Unlock()
+
+	meta := metaOf(attrs)
+	var err error
+	if unchanged {
+		// Only metadata or the name changed: a server-side copy.
+		err = m.copier.Copy(ctx, base.Key, key, size, base.Plain, meta)
+	} else {
+		src := func(ctx context.Context, off int64, buf []byte) error {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			n, err := e.readAtLocked(ctx, buf, off)
+			clear(buf[n:]) // a concurrent truncation reads as zeros
+			if err != nil && n == 0 && off < size {
+				return err
+			}
+			return nil
+		}
+		err = store.Upload(ctx, m.st, key, src, size, meta)
+	}
+	var etag string
+	if err == nil {
+		var a store.Attrs
+		if a, err = m.st.Head(ctx, key); err == nil {
+			etag = a.ETag
+		}
+	}
+	if err == nil {
+		for _, k := range deleteAfter {
+			if k == key {
+				continue
+			}
+			if derr := m.st.Delete(ctx, k); derr != nil {
+				err = fmt.Errorf("deleting the old name %q after a rename: %w", k, derr)
+				break
+			}
+		}
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.failed = err
+		if !e.dropped {
+			if werr := m.writeRecordLocked(e); werr != nil {
+				m.log.Error("journal write failed", "key", e.key, "err", werr)
+			}
+		}
+		return err
+	}
+	m.log.Debug("uploaded", "key", key, "size", size)
+	e.failed, e.attempts = nil, 0
+	e.cleanGen = gen
+	e.deleteAfter = slicesWithout(e.deleteAfter, deleteAfter)
+	// The uploaded object is the new base: bytes not in the spool now come
+	// from it (the old base, if it had this key, is gone).
+	e.base = &Base{Key: key, ETag: etag, Size: size}
+	e.baseLimit = size
+	if e.key != key { // renamed during the upload: the uploaded name goes
+		e.deleteAfter = append(e.deleteAfter, key)
+	}
+	if m.cfg.Uploaded != nil {
+		m.cfg.Uploaded(key, size, etag)
+	}
+	if e.gen == gen && e.writers == 0 {
+		m.forgetLocked(e)
+	} else if e.gen != gen {
+		e.queued = true
+		e.due = time.Now()
+		m.poke()
+	}
+	return nil
+}
+
+func slicesWithout(s, drop []string) []string {
+	var out []string
+	for _, k := range s {
+		keep := true
+		for _, d := range drop {
+			if k == d {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// metaOf is the x-amz-meta-* metadata of a file, as rclone and s3fs write
+// it: mtime as decimal seconds with nine decimals (exact nanoseconds, for
+// rsync), mode as s3fs's decimal st_mode, uid and gid.
+func metaOf(a Attrs) map[string]string {
+	mode := a.Mode
+	if mode&0o170000 == 0 {
+		mode |= 0o100000 // a regular file, as s3fs writes it
+	}
+	return map[string]string{
+		"mtime": fmt.Sprintf("%d.%09d", a.Mtime.Unix(), a.Mtime.Nanosecond()),
+		"mode":  fmt.Sprint(mode),
+		"uid":   fmt.Sprint(a.UID),
+		"gid":   fmt.Sprint(a.GID),
+	}
+}
+
+// Status is the state of one file waiting for upload.
+type Status struct {
+	Key    string
+	Size   int64
+	Failed string
+}
+
+// Pending lists the files not yet in the bucket.
+func (m *Manager) Pending() []Status {
+	m.mu.Lock()
+	entries := make([]*Entry, 0, len(m.byKey))
+	for _, e := range m.byKey {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
+	var out []Status
+	for _, e := range entries {
+		e.mu.Lock()
+		if e.gen != e.cleanGen {
+			s := Status{Key: e.key, Size: e.size}
+			if e.failed != nil {
+				s.Failed = e.failed.Error()
+			}
+			out = append(out, s)
+		}
+		e.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// ErrNotDrained: files remain in the journal after a drain.
+var ErrNotDrained = errors.New("files could not be uploaded and remain in the journal")
+
+// Drain uploads everything now, ignoring the window, retrying failures
+// once more each, and waits. It returns ErrNotDrained listing what is left.
+func (m *Manager) Drain(ctx context.Context) error {
+	m.mu.Lock()
+	m.draining = true
+	m.mu.Unlock()
+	for _, e := range m.Under("") {
+		e.mu.Lock()
+		e.attempts = 0
+		e.queued = e.gen != e.cleanGen
+		e.mu.Unlock()
+	}
+	m.poke()
+	for {
+		left := m.Pending()
+		m.mu.Lock()
+		busy := m.running > 0
+		m.mu.Unlock()
+		stuck := 0
+		for _, s := range left {
+			e := m.Lookup(s.Key)
+			if e == nil {
+				continue
+			}
+			e.mu.Lock()
+			if !e.queued && e.failed != nil || e.writers > 0 {
+				stuck++
+			}
+			e.mu.Unlock()
+		}
+		if len(left) == 0 || (!busy && stuck == len(left)) {
+			if len(left) == 0 {
+				return nil
+			}
+			var names []string
+			for _, s := range left {
+				names = append(names, fmt.Sprintf("%q (%s)", s.Key, s.Failed))
+			}
+			return fmt.Errorf("%w: %s", ErrNotDrained, strings.Join(names, ", "))
+		}
+		if err := m.waitChange(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// waitChange waits until an upload ends or ctx is done.
+func (m *Manager) waitChange(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		m.changed.Broadcast()
+		m.mu.Unlock()
+	})
+	defer stop()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	m.changed.Wait()
+	return ctx.Err()
+}
+
+// Close stops the queue and releases the journal. Entries not uploaded
+// stay in the journal for the next mount.
+func (m *Manager) Close() {
+	close(m.stop)
+	<-m.done
+	m.lock.Close()
+}

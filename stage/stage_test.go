@@ -1,0 +1,324 @@
+package stage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ssecfs/ssecfs/store/memstore"
+)
+
+var (
+	sseKey = []byte("0123456789abcdefghijklmnopqrstuv")
+	ctx    = context.Background()
+	mtime  = time.Unix(1700000000, 123456789)
+)
+
+const ours = "ours"
+
+func open(t *testing.T, dir string, m *memstore.Store, window time.Duration) *Manager {
+	t.Helper()
+	mgr, err := Open(Config{Dir: dir, SSEKey: sseKey, Scope: "test", Store: m, Window: window, Parallel: 4, Attempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mgr
+}
+
+func writeFile(t *testing.T, mgr *Manager, key string, data []byte) *Entry {
+	t.Helper()
+	e, err := mgr.OpenFile(key, nil, Attrs{Mtime: mtime, Mode: 0o640, UID: 1000, GID: 100}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Release(true)
+	return e
+}
+
+func TestNoWindowUploadsBeforeCloseReturns(t *testing.T) {
+	m := memstore.New(ours)
+	mgr := open(t, t.TempDir(), m, 0)
+	defer mgr.Close()
+	writeFile(t, mgr, "a/file", []byte("hello"))
+	data, meta, enc, ok := m.Object("a/file")
+	if !ok || string(data) != "hello" || !enc {
+		t.Fatalf("object %q ok=%v encrypted=%v", data, ok, enc)
+	}
+	if meta["mtime"] != "1700000000.123456789" || meta["mode"] != "33184" || meta["uid"] != "1000" {
+		t.Fatalf("metadata %v", meta)
+	}
+}
+
+func TestWindowDelaysUploadAndDrainFinishesIt(t *testing.T) {
+	m := memstore.New(ours)
+	mgr := open(t, t.TempDir(), m, time.Hour)
+	defer mgr.Close()
+	writeFile(t, mgr, "f", []byte("later"))
+	if _, _, _, ok := m.Object("f"); ok {
+		t.Fatal("uploaded inside the write-back window")
+	}
+	if p := mgr.Pending(); len(p) != 1 || p[0].Key != "f" {
+		t.Fatalf("pending %+v", p)
+	}
+	if err := mgr.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, _, ok := m.Object("f"); !ok || string(data) != "later" {
+		t.Fatalf("after drain: %q %v", data, ok)
+	}
+	if len(mgr.Pending()) != 0 {
+		t.Fatal("still pending after drain")
+	}
+}
+
+func TestRenameAndChmodInTheWindowCostOneUploadAndNoCopy(t *testing.T) {
+	m := memstore.New(ours)
+	mgr := open(t, t.TempDir(), m, time.Hour)
+	defer mgr.Close()
+	e := writeFile(t, mgr, ".file.XXXXXX", []byte("rsync temp"))
+	e.SetAttrs(func(a *Attrs) { a.Mode = 0o600; a.Mtime = time.Unix(1600000000, 1) })
+	mgr.Rename(e, "file")
+	m.ResetCalls()
+	if err := mgr.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, c := range m.Calls() {
+		counts[c.Op]++
+	}
+	if counts["put"] != 1 || counts["copy"]+counts["copypart"] != 0 || counts["delete"] != 0 {
+		t.Fatalf("calls %v: want one put, no copy, no delete", counts)
+	}
+	if got := m.Keys(); len(got) != 1 || got[0] != "file" {
+		t.Fatalf("keys %v", got)
+	}
+	_, meta, _, _ := m.Object("file")
+	if meta["mtime"] != "1600000000.000000001" || meta["mode"] != "33152" {
+		t.Fatalf("meta %v", meta)
+	}
+}
+
+func TestJournalSurvivesACrashAndResumes(t *testing.T) {
+	m := memstore.New(ours)
+	dir := t.TempDir()
+	mgr := open(t, dir, m, time.Hour)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: multipart
+	writeFile(t, mgr, "big", big)
+	writeFile(t, mgr, "small", []byte("s"))
+	mgr.Close() // as if killed: nothing uploaded
+	if len(m.Keys()) != 0 {
+		t.Fatal("uploaded before the crash")
+	}
+	mgr = open(t, dir, m, time.Hour)
+	defer mgr.Close()
+	if err := mgr.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, _, _ := m.Object("big"); !bytes.Equal(data, big) {
+		t.Fatalf("big: %d bytes after resume", len(data))
+	}
+	if m.Uploads() != 0 {
+		t.Fatalf("%d multipart uploads left", m.Uploads())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 { // only the lock
+		t.Fatalf("journal not emptied: %v", ents)
+	}
+}
+
+func TestJournalUnderAnotherKeyIsLeftAlone(t *testing.T) {
+	m := memstore.New(ours)
+	dir := t.TempDir()
+	mgr := open(t, dir, m, time.Hour)
+	writeFile(t, mgr, "f", []byte("x"))
+	mgr.Close()
+	other, err := Open(Config{Dir: dir, SSEKey: []byte("another-key-another-key-another!"), Scope: "test", Store: m, Window: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if len(other.Pending()) != 0 || len(m.Keys()) != 0 {
+		t.Fatal("a journal under another key was used")
+	}
+	if _, err := os.Stat(filepath.Join(dir)); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := filepath.Glob(filepath.Join(dir, "*.rec"))
+	if len(recs) != 1 {
+		t.Fatalf("record deleted: %v", recs)
+	}
+}
+
+func TestSpoolAndJournalHoldNoPlaintext(t *testing.T) {
+	m := memstore.New(ours)
+	dir := t.TempDir()
+	mgr := open(t, dir, m, time.Hour)
+	defer mgr.Close()
+	marker := bytes.Repeat([]byte("PLAINTEXT-MARKER"), 8192)
+	writeFile(t, mgr, "secret-name.txt", marker)
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if bytes.Contains(b, []byte("PLAINTEXT-MARKER")) || bytes.Contains(b, []byte("secret-name")) || bytes.Contains(b, sseKey) {
+			t.Fatalf("%s holds plaintext", f)
+		}
+	}
+	st, _ := os.Stat(dir)
+	if st.Mode().Perm() != 0o700 {
+		t.Fatalf("journal folder mode %o", st.Mode().Perm())
+	}
+}
+
+func TestEditingAnObjectFetchesOnlyWhatAPartialWriteNeeds(t *testing.T) {
+	m := memstore.New(ours)
+	orig := bytes.Repeat([]byte("a"), 5*chunkSize)
+	m.Seed("obj", orig, nil, ours)
+	mgr := open(t, t.TempDir(), m, 0)
+	defer mgr.Close()
+	_, _, _, _ = m.Object("obj")
+	a, _ := m.Head(ctx, "obj")
+	e, err := mgr.OpenFile("obj", &Base{Key: "obj", ETag: a.ETag, Size: a.Size}, Attrs{Mtime: mtime, Mode: 0o644}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ResetCalls()
+	if _, err := e.WriteAt(ctx, []byte("XY"), chunkSize+10); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for _, c := range m.Calls() {
+		if c.Op == "read" {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Fatalf("%d base reads for one partial chunk", reads)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Release(true)
+	want := append([]byte(nil), orig...)
+	copy(want[chunkSize+10:], "XY")
+	if got, _, _, _ := m.Object("obj"); !bytes.Equal(got, want) {
+		t.Fatal("edited object differs")
+	}
+}
+
+func TestTruncateThenExtendReadsZeros(t *testing.T) {
+	m := memstore.New(ours)
+	m.Seed("obj", bytes.Repeat([]byte("b"), 3*chunkSize), nil, ours)
+	a, _ := m.Head(ctx, "obj")
+	mgr := open(t, t.TempDir(), m, 0)
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("obj", &Base{Key: "obj", ETag: a.ETag, Size: a.Size}, Attrs{Mtime: mtime}, true)
+	if err := e.Truncate(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Truncate(ctx, 2*chunkSize); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2*chunkSize)
+	n, err := e.ReadAt(ctx, got, 0)
+	if err != nil || n != len(got) {
+		t.Fatal(n, err)
+	}
+	if !bytes.Equal(got[:100], bytes.Repeat([]byte("b"), 100)) || bytes.ContainsAny(got[100:], "b") {
+		t.Fatal("old bytes came back after truncate and extend")
+	}
+}
+
+func TestFullSpoolIsENOSPCAndKeepsWhatWasAccepted(t *testing.T) {
+	m := memstore.New(ours)
+	mgr, err := Open(Config{Dir: t.TempDir(), SSEKey: sseKey, Scope: "t", Store: m, Window: time.Hour, Cap: 4 * (chunkSize + 28)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("f", nil, Attrs{Mtime: mtime}, true)
+	data := bytes.Repeat([]byte("z"), 6*chunkSize)
+	n, err := e.WriteAt(ctx, data, 0)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("err %v, want ENOSPC", err)
+	}
+	if n != 4*chunkSize {
+		t.Fatalf("accepted %d bytes", n)
+	}
+	e.Flush(ctx)
+	e.Release(true)
+	if err := mgr.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _, _ := m.Object("f"); !bytes.Equal(got, data[:n]) {
+		t.Fatalf("stored %d bytes, accepted %d", len(got), n)
+	}
+}
+
+func TestSecondMountOfOneJournalIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	mgr := open(t, dir, memstore.New(ours), 0)
+	defer mgr.Close()
+	_, err := Open(Config{Dir: dir, SSEKey: sseKey, Scope: "test", Store: memstore.New(ours)})
+	if err == nil || !strings.Contains(err.Error(), "cannot be mounted twice") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestFailedUploadIsStickyAndStaysInTheJournal(t *testing.T) {
+	m := memstore.New(ours)
+	boom := errors.New("server on fire")
+	m.Fail = func(op, key string) error {
+		if op == "put" {
+			return boom
+		}
+		return nil
+	}
+	dir := t.TempDir()
+	mgr := open(t, dir, m, 0)
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("f", nil, Attrs{Mtime: mtime}, true)
+	e.WriteAt(ctx, []byte("data"), 0)
+	if err := e.Flush(ctx); !errors.Is(err, boom) {
+		t.Fatalf("close returned %v, want the upload error", err)
+	}
+	e.Release(true)
+	if err := mgr.Drain(ctx); !errors.Is(err, ErrNotDrained) {
+		t.Fatalf("drain: %v", err)
+	}
+	if recs, _ := filepath.Glob(filepath.Join(dir, "*.rec")); len(recs) != 1 {
+		t.Fatal("failed file not in the journal")
+	}
+	m.Fail = nil
+	if err := mgr.Drain(ctx); err != nil {
+		t.Fatalf("drain after the server recovered: %v", err)
+	}
+}
+
+func TestMetadataChangeOfUploadedObjectFallsBackWhenCopyIsRefused(t *testing.T) {
+	m := memstore.New(ours)
+	m.SetNoCopyObject(true) // as Ceph RGW before v20
+	m.Seed("obj", []byte("content"), map[string]string{"mode": "33188"}, ours)
+	a, _ := m.Head(ctx, "obj")
+	mgr := open(t, t.TempDir(), m, 0)
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("obj", &Base{Key: "obj", ETag: a.ETag, Size: a.Size}, Attrs{Mtime: mtime, Mode: 0o644}, false)
+	e.SetAttrs(func(a *Attrs) { a.Mode = 0o600 })
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data, meta, enc, _ := m.Object("obj")
+	if string(data) != "content" || meta["mode"] != "33152" || !enc {
+		t.Fatalf("%q %v %v", data, meta, enc)
+	}
+}

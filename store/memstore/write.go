@@ -1,0 +1,206 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+
+	"github.com/ssecfs/ssecfs/store"
+)
+
+// NoCopyObject makes Copy answer ErrNotImplemented, as Ceph RGW before v20
+// answers CopyObject of an SSE-C object.
+func (s *Store) SetNoCopyObject(v bool) {
+	s.mu.Lock()
+	s.noCopy = v
+	s.mu.Unlock()
+}
+
+type upload struct {
+	key   string
+	meta  map[string]string
+	parts map[int][]byte
+}
+
+func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error {
+	data, err := io.ReadAll(io.LimitReader(body, size))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != size {
+		return fmt.Errorf("put %q: body of %d bytes, announced %d", key, len(data), size)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recordLocked("put", key, s.keyMD5); err != nil {
+		return err
+	}
+	s.putLocked(key, data, meta, s.keyMD5)
+	return nil
+}
+
+func (s *Store) putLocked(key string, data []byte, meta map[string]string, keyMD5 string) {
+	s.seq++
+	m := map[string]string{}
+	for k, v := range meta {
+		m[k] = v
+	}
+	s.objects[key] = &object{data: data, meta: m, keyMD5: keyMD5, etag: "etag-" + strconv.Itoa(s.seq), mtime: s.now()}
+}
+
+func (s *Store) CreateMultipart(ctx context.Context, key string, meta map[string]string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recordLocked("create", key, s.keyMD5); err != nil {
+		return "", err
+	}
+	s.seq++
+	id := "upload-" + strconv.Itoa(s.seq)
+	if s.uploads == nil {
+		s.uploads = map[string]*upload{}
+	}
+	s.uploads[id] = &upload{key: key, meta: meta, parts: map[int][]byte{}}
+	return id, nil
+}
+
+func (s *Store) UploadPart(ctx context.Context, key, uploadID string, n int, body io.Reader, size int64) (store.Part, error) {
+	data, err := io.ReadAll(io.LimitReader(body, size))
+	if err != nil {
+		return store.Part{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recordLocked("part", key, s.keyMD5); err != nil {
+		return store.Part{}, err
+	}
+	u, ok := s.uploads[uploadID]
+	if !ok || u.key != key {
+		return store.Part{}, fmt.Errorf("no upload %s: %w", uploadID, store.ErrNotFound)
+	}
+	u.parts[n] = data
+	return store.Part{Number: n, ETag: fmt.Sprintf("p%d-%d", n, len(data))}, nil
+}
+
+func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, parts []store.Part) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recordLocked("complete", key, s.keyMD5); err != nil {
+		return err
+	}
+	u, ok := s.uploads[uploadID]
+	if !ok {
+		return fmt.Errorf("no upload %s: %w", uploadID, store.ErrNotFound)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
+	var data []byte
+	for _, p := range parts {
+		data = append(data, u.parts[p.Number]...)
+	}
+	delete(s.uploads, uploadID)
+	s.putLocked(key, data, u.meta, s.keyMD5)
+	return nil
+}
+
+func (s *Store) AbortMultipart(ctx context.Context, key, uploadID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recordLocked("abort", key, ""); err != nil {
+		return err
+	}
+	delete(s.uploads, uploadID)
+	return nil
+}
+
+// Uploads is the number of multipart uploads neither completed nor aborted.
+func (s *Store) Uploads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.uploads)
+}
+
+func (s *Store) Copy(ctx context.Context, src, dst string, srcPlain bool, meta map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recordLocked("copy", dst, s.keyMD5); err != nil {
+		return err
+	}
+	if s.noCopy {
+		return fmt.Errorf("copy %q: %w", src, store.ErrNotImplemented)
+	}
+	o, err := s.sourceLocked(src, srcPlain)
+	if err != nil {
+		return err
+	}
+	s.putLocked(dst, append([]byte(nil), o.data...), meta, s.keyMD5)
+	return nil
+}
+
+func (s *Store) sourceLocked(src string, srcPlain bool) (*object, error) {
+	sent := s.keyMD5
+	if srcPlain {
+		sent = ""
+	}
+	o, _, err := s.access(src, sent)
+	return o, err
+}
+
+func (s *Store) CopyPart(ctx context.Context, src, dst, uploadID string, n int, off, length int64, srcPlain bool) (store.Part, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recordLocked("copypart", dst, s.keyMD5); err != nil {
+		return store.Part{}, err
+	}
+	o, err := s.sourceLocked(src, srcPlain)
+	if err != nil {
+		return store.Part{}, err
+	}
+	u, ok := s.uploads[uploadID]
+	if !ok {
+		return store.Part{}, fmt.Errorf("no upload %s: %w", uploadID, store.ErrNotFound)
+	}
+	if off+length > int64(len(o.data)) {
+		return store.Part{}, fmt.Errorf("copy range past the end of %q", src)
+	}
+	u.parts[n] = append([]byte(nil), o.data[off:off+length]...)
+	return store.Part{Number: n, ETag: fmt.Sprintf("c%d", n)}, nil
+}
+
+func (s *Store) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.recordLocked("delete", key, ""); err != nil {
+		return err
+	}
+	delete(s.objects, key)
+	return nil
+}
+
+// Object returns a copy of an object's bytes and metadata, and whether it
+// is encrypted with the client's key, for tests to check what was stored.
+func (s *Store) Object(key string) (data []byte, meta map[string]string, ours bool, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[key]
+	if !ok {
+		return nil, nil, false, false
+	}
+	m := map[string]string{}
+	for k, v := range o.meta {
+		m[k] = v
+	}
+	return append([]byte(nil), o.data...), m, o.keyMD5 == s.keyMD5, true
+}
+
+// Keys lists the stored object keys, sorted.
+func (s *Store) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k := range s.objects {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

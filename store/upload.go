@@ -1,0 +1,188 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+)
+
+const (
+	// MinPartSize is the smallest part (and the largest single PUT).
+	MinPartSize = 8 << 20
+	// MaxParts is S3's limit on parts per upload.
+	MaxParts = 10000
+	// maxCopyObject is the largest object one CopyObject may copy.
+	maxCopyObject = 5 << 30
+	// uploadMemory bounds the part buffers of one upload.
+	uploadMemory = 64 << 20
+)
+
+// PartSize is the part size for an object of size bytes: MinPartSize,
+// doubled until the object fits in MaxParts parts (16 MiB parts past
+// 78 GiB, 32 MiB past 156 GiB, ... up to 5 TiB objects).
+func PartSize(size int64) int64 {
+	ps := int64(MinPartSize)
+	for size > ps*MaxParts {
+		ps *= 2
+	}
+	return ps
+}
+
+// Source fills buf with an object's bytes from off. Upload reads each part
+// whole before sending it, so a part can be sent again after a failure.
+type Source func(ctx context.Context, off int64, buf []byte) error
+
+// Upload stores size bytes from src as key: one PUT for small objects, a
+// multipart upload with parts in parallel (memory bounded by uploadMemory)
+// otherwise. A multipart upload that fails is aborted, so no partial
+// object or orphan upload is left; one that completes is proven with a
+// keyed HEAD (its answer must show our key and the full size).
+func Upload(ctx context.Context, st Store, key string, src Source, size int64, meta map[string]string) error {
+	ps := PartSize(size)
+	if size <= ps {
+		buf := make([]byte, size)
+		if err := src(ctx, 0, buf); err != nil {
+			return err
+		}
+		return st.Put(ctx, key, bytes.NewReader(buf), size, meta)
+	}
+	id, err := st.CreateMultipart(ctx, key, meta)
+	if err != nil {
+		return err
+	}
+	n := int((size + ps - 1) / ps)
+	parts := make([]Part, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(int(max(1, uploadMemory/ps)))
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			off := int64(i) * ps
+			buf := make([]byte, min(ps, size-off))
+			if err := src(gctx, off, buf); err != nil {
+				return err
+			}
+			p, err := st.UploadPart(gctx, key, id, i+1, bytes.NewReader(buf), int64(len(buf)))
+			parts[i] = p
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		_ = st.AbortMultipart(context.WithoutCancel(ctx), key, id)
+		return err
+	}
+	if err := st.CompleteMultipart(ctx, key, id, parts); err != nil {
+		_ = st.AbortMultipart(context.WithoutCancel(ctx), key, id)
+		return err
+	}
+	return Verify(ctx, st, key, size)
+}
+
+// Verify proves that key is stored with our key and has size bytes.
+func Verify(ctx context.Context, st Store, key string, size int64) error {
+	a, err := st.Head(ctx, key)
+	if err != nil {
+		return fmt.Errorf("checking %s after upload: %w", quote(key), err)
+	}
+	if a.Encryption != EncOurs {
+		return fmt.Errorf("checking %s after upload: %w: stored as %s", quote(key), ErrNoEcho, a.Encryption)
+	}
+	if a.Size != size {
+		return fmt.Errorf("checking %s after upload: %d bytes stored, %d sent", quote(key), a.Size, size)
+	}
+	return nil
+}
+
+// Copier copies objects on the server, falling back from CopyObject to a
+// multipart copy (UploadPartCopy) to a download and upload, and remembers
+// per mount what the server cannot do, so the fallback costs one refusal.
+type Copier struct {
+	st          Store
+	log         *slog.Logger
+	noCopy      atomic.Bool // CopyObject answered 501
+	noPartCopy  atomic.Bool // UploadPartCopy answered 501
+	logNoCopy   sync.Once
+	logNoPartCp sync.Once
+}
+
+// NewCopier returns a Copier on st.
+func NewCopier(st Store, log *slog.Logger) *Copier {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Copier{st: st, log: log}
+}
+
+// Copy makes dst a copy of src (size bytes; srcPlain if src is stored
+// without SSE-C) with the metadata meta, encrypted with our key. src and
+// dst may be the same key: that changes the metadata.
+func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain bool, meta map[string]string) error {
+	if size <= maxCopyObject && !c.noCopy.Load() {
+		err := c.st.Copy(ctx, src, dst, srcPlain, meta)
+		if err == nil {
+			return Verify(ctx, c.st, dst, size)
+		}
+		if !errors.Is(err, ErrNotImplemented) {
+			return err
+		}
+		c.noCopy.Store(true)
+		c.logNoCopy.Do(func() {
+			c.log.Info("the server cannot CopyObject SSE-C objects; copies use UploadPartCopy", "err", err)
+		})
+	}
+	if !c.noPartCopy.Load() && size > 0 {
+		err := c.partCopy(ctx, src, dst, size, srcPlain, meta)
+		if err == nil {
+			return Verify(ctx, c.st, dst, size)
+		}
+		if !errors.Is(err, ErrNotImplemented) {
+			return err
+		}
+		c.noPartCopy.Store(true)
+		c.logNoPartCp.Do(func() {
+			c.log.Info("the server cannot UploadPartCopy SSE-C objects; copies download and upload", "err", err)
+		})
+	}
+	// Download and upload, pinned to nothing: the source is not expected to
+	// change during a copy made for a rename or a metadata change.
+	read := func(ctx context.Context, off int64, buf []byte) error {
+		_, err := c.st.ReadRange(ctx, src, Range{Offset: off, Plaintext: srcPlain}, buf)
+		return err
+	}
+	return Upload(ctx, c.st, dst, read, size, meta)
+}
+
+// partCopy copies with UploadPartCopy, parts of up to 1 GiB in parallel.
+func (c *Copier) partCopy(ctx context.Context, src, dst string, size int64, srcPlain bool, meta map[string]string) error {
+	ps := max(PartSize(size), 1<<30)
+	id, err := c.st.CreateMultipart(ctx, dst, meta)
+	if err != nil {
+		return err
+	}
+	n := int((size + ps - 1) / ps)
+	parts := make([]Part, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i := 0; i < n; i++ {
+		g.Go(func() error {
+			off := int64(i) * ps
+			p, err := c.st.CopyPart(gctx, src, dst, id, i+1, off, min(ps, size-off), srcPlain)
+			parts[i] = p
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		_ = c.st.AbortMultipart(context.WithoutCancel(ctx), dst, id)
+		return err
+	}
+	if err := c.st.CompleteMultipart(ctx, dst, id, parts); err != nil {
+		_ = c.st.AbortMultipart(context.WithoutCancel(ctx), dst, id)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
+)
+
+// More sentinel errors of the write side.
+var (
+	// ErrNotImplemented: the server does not offer the operation for SSE-C
+	// objects (Ceph RGW answers CopyObject with 501 before v20).
+	ErrNotImplemented = errors.New("not implemented by the server")
+	// ErrSSECBlocked: the bucket refuses SSE-C writes. New AWS buckets do
+	// since April 2026, until PutBucketEncryption sets
+	// BlockedEncryptionTypes to NONE.
+	ErrSSECBlocked = errors.New("the bucket refuses SSE-C writes (on AWS: new buckets block SSE-C since April 2026; allow it with PutBucketEncryption, BlockedEncryptionTypes NONE)")
+)
+
+// Part is one uploaded part of a multipart upload.
+type Part struct {
+	Number int
+	ETag   string
+}
+
+// metaHeaders turns user metadata into x-amz-meta-* names for minio-go.
+func metaHeaders(meta map[string]string) map[string]string {
+	out := make(map[string]string, len(meta))
+	for k, v := range meta {
+		out[k] = v // minio-go adds the x-amz-meta- prefix to UserMetadata
+	}
+	return out
+}
+
+// uploadEcho checks that the answer to an upload proved SSE-C with our
+// key. A silent plaintext object is the worst outcome there is: s3fs made
+// them without anyone noticing.
+func (s *S3) uploadEcho(x *exchange, what string) error {
+	algo, md5 := x.echo()
+	if algo == "AES256" && md5 == s.keyMD5 {
+		return nil
+	}
+	return fmt.Errorf("%s: %w (algorithm %q, key MD5 %q): the object may be stored without encryption", what, ErrNoEcho, algo, md5)
+}
+
+// writeErr classifies a failed write, naming an SSE-C block on a 403.
+func (s *S3) writeErr(err error, what string) error {
+	var er minio.ErrorResponse
+	if errors.As(err, &er) && er.StatusCode == 403 && er.Code == "AccessDenied" &&
+		strings.Contains(strings.ToLower(er.Message), "encryption") {
+		return fmt.Errorf("%s: %w", what, ErrSSECBlocked)
+	}
+	if errors.As(err, &er) && er.StatusCode == 501 {
+		return fmt.Errorf("%s: %w (%s)", what, ErrNotImplemented, er.Code)
+	}
+	return classify(err, what)
+}
+
+func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error {
+	ctx, cancel := s.timeout(ctx, s.cfg.Timeout+sizeTime(size))
+	defer cancel()
+	ctx, x := withOp(ctx, opData)
+	what := "upload " + quote(key)
+	_, err := s.core.PutObject(ctx, s.cfg.Bucket, key, body, size, "", "", minio.PutObjectOptions{
+		ServerSideEncryption: s.sse, UserMetadata: metaHeaders(meta), DisableContentSha256: true,
+	})
+	if err != nil {
+		return s.writeErr(err, what)
+	}
+	return s.uploadEcho(x, what)
+}
+
+func (s *S3) CreateMultipart(ctx context.Context, key string, meta map[string]string) (string, error) {
+	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	ctx, x := withOp(ctx, opData)
+	what := "start multipart upload of " + quote(key)
+	id, err := s.core.NewMultipartUpload(ctx, s.cfg.Bucket, key, minio.PutObjectOptions{
+		ServerSideEncryption: s.sse, UserMetadata: metaHeaders(meta),
+	})
+	if err != nil {
+		return "", s.writeErr(err, what)
+	}
+	if err := s.uploadEcho(x, what); err != nil {
+		_ = s.AbortMultipart(context.WithoutCancel(ctx), key, id)
+		return "", err
+	}
+	return id, nil
+}
+
+func (s *S3) UploadPart(ctx context.Context, key, uploadID string, n int, body io.Reader, size int64) (Part, error) {
+	ctx, cancel := s.timeout(ctx, s.cfg.Timeout+sizeTime(size))
+	defer cancel()
+	ctx, x := withOp(ctx, opData)
+	what := fmt.Sprintf("upload part %d of %s", n, quote(key))
+	p, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, key, uploadID, n, body, size, minio.PutObjectPartOptions{
+		SSE: s.sse, DisableContentSha256: true,
+	})
+	if err != nil {
+		return Part{}, s.writeErr(err, what)
+	}
+	if err := s.uploadEcho(x, what); err != nil {
+		return Part{}, err
+	}
+	return Part{Number: n, ETag: p.ETag}, nil
+}
+
+func (s *S3) CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error {
+	ctx, cancel := s.timeout(ctx, 2*s.cfg.Timeout)
+	defer cancel()
+	ctx, _ = withOp(ctx, opData)
+	cp := make([]minio.CompletePart, len(parts))
+	for i, p := range parts {
+		cp[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
+	}
+	// The key goes along: some servers need it to finish an SSE-C object.
+	// RGW's answer carries an empty ETag and no echo, so the caller proves
+	// the result with a keyed HEAD (Upload does).
+	_, err := s.core.CompleteMultipartUpload(ctx, s.cfg.Bucket, key, uploadID, cp, minio.PutObjectOptions{ServerSideEncryption: s.sse})
+	if err != nil {
+		return s.writeErr(err, "complete multipart upload of "+quote(key))
+	}
+	return nil
+}
+
+func (s *S3) AbortMultipart(ctx context.Context, key, uploadID string) error {
+	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	ctx, _ = withOp(ctx, opBucket)
+	if err := s.core.AbortMultipartUpload(ctx, s.cfg.Bucket, key, uploadID); err != nil && statusOf(err) != 404 {
+		return classify(err, "abort multipart upload of "+quote(key))
+	}
+	return nil
+}
+
+// copyHeaders are the SSE-C headers of a copy: the source's key (unless it
+// is plaintext) and ours for the destination.
+func (s *S3) copyHeaders(srcPlain bool) map[string]string {
+	h := http.Header{}
+	s.sse.Marshal(h)
+	if !srcPlain {
+		encrypt.SSECopy(s.sse).Marshal(h)
+	}
+	out := make(map[string]string, len(h))
+	for k := range h {
+		out[k] = h.Get(k)
+	}
+	return out
+}
+
+func (s *S3) Copy(ctx context.Context, src, dst string, srcPlain bool, meta map[string]string) error {
+	ctx, cancel := s.timeout(ctx, 3*s.cfg.Timeout)
+	defer cancel()
+	kind := opCopy
+	if srcPlain {
+		kind = opData
+	}
+	ctx, x := withOp(ctx, kind)
+	what := fmt.Sprintf("copy %s to %s", quote(src), quote(dst))
+	h := s.copyHeaders(srcPlain)
+	h["x-amz-metadata-directive"] = "REPLACE"
+	for k, v := range meta {
+		h["x-amz-meta-"+k] = v
+	}
+	_, err := s.core.CopyObject(ctx, s.cfg.Bucket, src, s.cfg.Bucket, dst, h, minio.CopySrcOptions{}, minio.PutObjectOptions{})
+	if err != nil {
+		return s.writeErr(err, what)
+	}
+	return s.uploadEcho(x, what)
+}
+
+func (s *S3) CopyPart(ctx context.Context, src, dst, uploadID string, n int, off, length int64, srcPlain bool) (Part, error) {
+	ctx, cancel := s.timeout(ctx, 3*s.cfg.Timeout)
+	defer cancel()
+	kind := opCopy
+	if srcPlain {
+		kind = opData
+	}
+	ctx, x := withOp(ctx, kind)
+	what := fmt.Sprintf("copy part %d of %s to %s", n, quote(src), quote(dst))
+	p, err := s.core.CopyObjectPart(ctx, s.cfg.Bucket, src, s.cfg.Bucket, dst, uploadID, n, off, length, s.copyHeaders(srcPlain))
+	if err != nil {
+		return Part{}, s.writeErr(err, what)
+	}
+	if err := s.uploadEcho(x, what); err != nil {
+		return Part{}, err
+	}
+	return Part{Number: n, ETag: p.ETag}, nil
+}
+
+func (s *S3) Delete(ctx context.Context, key string) error {
+	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	ctx, _ = withOp(ctx, opBucket)
+	if err := s.mc.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return classify(err, "delete "+quote(key))
+	}
+	return nil
+}
+
+// sizeTime is extra time allowed for sending size bytes, at a pessimistic
+// 1 MiB/s, so that a large part is not cut by the per-request timeout.
+func sizeTime(size int64) time.Duration {
+	return time.Duration(size>>20) * time.Second
+}
