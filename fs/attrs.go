@@ -17,7 +17,8 @@ type fileAttrs struct {
 	mode  uint32 // permission bits only
 	uid   uint32
 	gid   uint32
-	owned bool // uid/gid came from metadata
+	owned   bool // uid/gid came from metadata
+	symlink bool // mode says S_IFLNK (s3fs's symlinks)
 }
 
 // parseMtime reads x-amz-meta-mtime as rclone and s3fs write it: decimal
@@ -55,7 +56,7 @@ func parseMode(s string) (uint32, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return uint32(v) & 0o7777, true
+	return uint32(v), true
 }
 
 func parseID(s string) (uint32, bool) {
@@ -69,7 +70,8 @@ func applyMeta(a *fileAttrs, meta map[string]string) {
 		a.mtime = t
 	}
 	if m, ok := parseMode(meta["mode"]); ok {
-		a.mode = m
+		a.mode = m & 0o7777
+		a.symlink = m&syscall.S_IFMT == syscall.S_IFLNK
 	}
 	uid, uok := parseID(meta["uid"])
 	gid, gok := parseID(meta["gid"])

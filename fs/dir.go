@@ -16,25 +16,26 @@ import (
 	"github.com/ssecfs/ssecfs/store"
 )
 
-// Dir is a directory: the objects and common prefixes under prefix.
+// Dir is a directory: the objects and common prefixes under prefix, and
+// the files of this mount waiting for upload there.
 //
 // Lock order: listMu before mu. listMu serialises listings of this
 // directory (one listing serves everyone waiting); mu guards the fields.
 type Dir struct {
 	fusefs.Inode
-	fsys   *FS
-	prefix string // "" for the bucket root, else ends in "/"
+	fsys *FS
 
 	listMu sync.Mutex
 	mu     sync.Mutex
-	list   *listing // last listing; guarded by mu
+	prefix string   // "" for the bucket root, else ends in "/"; guarded by mu (renames change it)
+	list   *listing // last listing, patched by this mount's changes; guarded by mu
 }
 
 // listing is one snapshot of a directory.
 type listing struct {
 	at      time.Time
-	names   []string // sorted
 	entries map[string]child
+	names   []string // sorted; nil when entries changed since
 	// metaAhead is the index up to which HEADs have been started.
 	metaAhead int
 }
@@ -50,19 +51,31 @@ var (
 	_ = (fusefs.NodeGetattrer)((*Dir)(nil))
 )
 
+// Prefix is the key prefix of the directory's children.
+func (d *Dir) Prefix() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.prefix
+}
+
 func (d *Dir) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	d.fsys.fillDir(&out.Attr)
 	return 0
 }
 
 // freshListing returns the last listing if it is younger than the TTL.
-func (d *Dir) freshListing() *listing {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// Called with d.mu held.
+func (d *Dir) freshListingLocked() *listing {
 	if d.list != nil && time.Since(d.list.at) < d.fsys.opts.MetaTTL {
 		return d.list
 	}
 	return nil
+}
+
+func (d *Dir) freshListing() *listing {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.freshListingLocked()
 }
 
 // listing returns a fresh listing, listing the prefix if needed.
@@ -75,20 +88,19 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 	if l := d.freshListing(); l != nil { // listed while we waited
 		return l, nil
 	}
+	prefix := d.Prefix()
 	l := &listing{at: time.Now(), entries: map[string]child{}}
-	err := d.fsys.opts.Store.List(ctx, d.prefix, store.ListOptions{}, func(e store.Entry) error {
-		d.addEntry(l, e)
+	err := d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
+		d.addEntry(l, prefix, e)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for n := range l.entries {
-		l.names = append(l.names, n)
-	}
-	sort.Strings(l.names)
 	d.mu.Lock()
-	d.list = l
+	if d.prefix == prefix {
+		d.list = l
+	}
 	d.mu.Unlock()
 	return l, nil
 }
@@ -96,11 +108,11 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 // addEntry files one listing entry under its name, leaving out keys that
 // cannot be file names. A key that is both an object and a prefix shows as
 // the directory, so that everything under it stays reachable.
-func (d *Dir) addEntry(l *listing, e store.Entry) {
-	if e.Key == d.prefix {
+func (d *Dir) addEntry(l *listing, prefix string, e store.Entry) {
+	if e.Key == prefix {
 		return // this directory's own marker object
 	}
-	name := strings.TrimSuffix(e.Key[len(d.prefix):], "/")
+	name := strings.TrimSuffix(e.Key[len(prefix):], "/")
 	if p := nameProblem(name); p != "" {
 		d.fsys.warnOnce(e.Key, "object left out: its name cannot be a file name", "reason", p)
 		return
@@ -109,7 +121,7 @@ func (d *Dir) addEntry(l *listing, e store.Entry) {
 	switch {
 	case e.IsPrefix:
 		if dup && !prev.isDir {
-			d.fsys.warnOnce(d.prefix+name, "object hidden by a folder of the same name")
+			d.fsys.warnOnce(prefix+name, "object hidden by a folder of the same name")
 		}
 		l.entries[name] = child{isDir: true}
 	case dup && prev.isDir:
@@ -119,20 +131,95 @@ func (d *Dir) addEntry(l *listing, e store.Entry) {
 	}
 }
 
-func (d *Dir) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+// patch records a change this mount made in the directory, so that the
+// listing snapshot does not contradict it until it is listed again. c nil
+// removes name.
+func (d *Dir) patch(name string, c *child) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.list == nil {
+		return
+	}
+	if c == nil {
+		delete(d.list.entries, name)
+	} else {
+		d.list.entries[name] = *c
+	}
+	d.list.names = nil
+}
+
+// forgetListing drops the snapshot: the next question lists again.
+func (d *Dir) forgetListing() {
+	d.mu.Lock()
+	d.list = nil
+	d.mu.Unlock()
+}
+
+// pending returns what the files waiting for upload put under this
+// directory: files directly in it and folders on the way to deeper ones.
+func (d *Dir) pending(prefix string) map[string]child {
+	out := map[string]child{}
+	if d.fsys.stage == nil {
+		return out
+	}
+	for _, e := range d.fsys.stage.Under(prefix) {
+		info := e.Info()
+		rest := info.Key[len(prefix):]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			out[rest[:i]] = child{isDir: true}
+		} else if rest != "" {
+			out[rest] = child{obj: store.Entry{Key: info.Key, Size: info.Size, LastModified: info.Attrs.Mtime}}
+		}
+	}
+	return out
+}
+
+// view is the directory as a program sees it: the listing with the
+// waiting files on top, names sorted.
+func (d *Dir) view(ctx context.Context) (map[string]child, []string, error) {
 	l, err := d.listing(ctx)
 	if err != nil {
-		d.fsys.log.Error("listing failed", "prefix", d.prefix, "err", err)
+		return nil, nil, err
+	}
+	d.mu.Lock()
+	prefix := d.prefix
+	entries := make(map[string]child, len(l.entries))
+	for n, c := range l.entries {
+		entries[n] = c
+	}
+	d.mu.Unlock()
+	for n, c := range d.pending(prefix) {
+		if prev, ok := entries[n]; !ok || !prev.isDir {
+			entries[n] = c
+		}
+	}
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return entries, names, nil
+}
+
+func (d *Dir) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	entries, names, err := d.view(ctx)
+	if err != nil {
+		d.fsys.log.Error("listing failed", "prefix", d.Prefix(), "err", err)
 		return nil, toErrno(err)
 	}
-	out := make([]fuse.DirEntry, 0, len(l.names))
-	for _, n := range l.names {
+	out := make([]fuse.DirEntry, 0, len(names))
+	for _, n := range names {
 		mode := uint32(syscall.S_IFREG)
-		if l.entries[n].isDir {
+		if entries[n].isDir {
 			mode = syscall.S_IFDIR
 		}
 		out = append(out, fuse.DirEntry{Name: n, Mode: mode})
 	}
+	d.mu.Lock()
+	if d.list != nil && d.list.names == nil {
+		d.list.names = names
+	}
+	d.mu.Unlock()
 	return fusefs.NewListDirStream(out), 0
 }
 
@@ -140,17 +227,9 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 	if nameProblem(name) != "" {
 		return nil, syscall.ENOENT
 	}
-	var c child
-	if l := d.freshListing(); l != nil {
-		var ok bool
-		if c, ok = l.entries[name]; !ok {
-			return nil, syscall.ENOENT
-		}
-	} else {
-		var err error
-		if c, err = d.probe(ctx, name); err != nil {
-			return nil, toErrno(err)
-		}
+	c, err := d.find(ctx, name)
+	if err != nil {
+		return nil, toErrno(err)
 	}
 	if c.isDir {
 		return d.dirChild(ctx, name, out), 0
@@ -158,11 +237,36 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 	return d.fileChild(ctx, name, c.obj, out)
 }
 
-// probe finds out what name is without listing the whole directory: a
+// find says what name is: a waiting file, then the listing if fresh, else
+// a probe of the bucket.
+func (d *Dir) find(ctx context.Context, name string) (child, error) {
+	prefix := d.Prefix()
+	if p := d.pending(prefix); len(p) > 0 {
+		if c, ok := p[name]; ok {
+			return c, nil
+		}
+	}
+	d.mu.Lock()
+	l := d.freshListingLocked()
+	var c child
+	var ok bool
+	if l != nil {
+		c, ok = l.entries[name]
+	}
+	d.mu.Unlock()
+	if l != nil {
+		if !ok {
+			return child{}, store.ErrNotFound
+		}
+		return c, nil
+	}
+	return d.probe(ctx, prefix+name)
+}
+
+// probe finds out what key is without listing the whole directory: a
 // keyed HEAD of the object (whose answer also holds the metadata) and a
-// one-key listing under name/, in parallel.
-func (d *Dir) probe(ctx context.Context, name string) (child, error) {
-	key := d.prefix + name
+// one-key listing under key/, in parallel.
+func (d *Dir) probe(ctx context.Context, key string) (child, error) {
 	var (
 		isDir bool
 		attrs store.Attrs
@@ -214,25 +318,36 @@ func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) *fu
 			return ch
 		}
 	}
-	sub := &Dir{fsys: d.fsys, prefix: d.prefix + name + "/"}
-	return d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+	return d.NewInode(ctx, d.fsys.newDir(d.Prefix()+name+"/"), fusefs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
+// fileChild makes the node of a file or symlink. Its attributes need the
+// HEAD (mtime, mode, and whether it is a symlink), which a lookup waits
+// for; the HEADs of the files listed after it start at the same time.
 func (d *Dir) fileChild(ctx context.Context, name string, obj store.Entry, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	var f *File
-	if ch := d.GetChild(name); ch != nil {
-		f, _ = ch.Operations().(*File)
-	}
-	fresh := f == nil
-	if fresh {
-		f = &File{fsys: d.fsys, dir: d, key: d.prefix + name}
+	key := d.Prefix() + name
+	existing := d.GetChild(name)
+	f := &File{fsys: d.fsys, dir: d, key: key}
+	if existing != nil {
+		if ef, ok := existing.Operations().(*File); ok {
+			f = ef
+		}
 	}
 	f.setListed(obj)
-	if errno := f.fill(ctx, &out.Attr); errno != 0 {
+	a, errno := f.fill(ctx, &out.Attr)
+	if errno != 0 {
 		return nil, errno
 	}
-	if !fresh {
-		return f.EmbeddedInode(), 0
+	if a.symlink {
+		if existing != nil {
+			if _, ok := existing.Operations().(*Link); ok {
+				return existing, 0
+			}
+		}
+		return d.NewInode(ctx, &Link{fsys: d.fsys, key: key, size: a.size}, fusefs.StableAttr{Mode: syscall.S_IFLNK}), 0
+	}
+	if existing != nil && existing.Operations() == fusefs.InodeEmbedder(f) {
+		return existing, 0
 	}
 	return d.NewInode(ctx, f, fusefs.StableAttr{Mode: syscall.S_IFREG}), 0
 }
@@ -241,8 +356,8 @@ func (d *Dir) fileChild(ctx context.Context, name string, obj store.Entry, out *
 // program stat'ing every file of a folder in order finds them answered.
 func (d *Dir) metaAhead(ctx context.Context, name string) {
 	d.mu.Lock()
-	l := d.list
-	if l == nil || time.Since(l.at) >= d.fsys.opts.MetaTTL {
+	l := d.freshListingLocked()
+	if l == nil || l.names == nil {
 		d.mu.Unlock()
 		return
 	}
@@ -257,7 +372,7 @@ func (d *Dir) metaAhead(ctx context.Context, name string) {
 	end := min(i+ahead, len(l.names))
 	var keys []string
 	for _, n := range l.names[max(i, l.metaAhead):end] {
-		if !l.entries[n].isDir {
+		if c, ok := l.entries[n]; ok && !c.isDir {
 			keys = append(keys, d.prefix+n)
 		}
 	}

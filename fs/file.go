@@ -11,31 +11,46 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 )
 
-// File is an object.
+// File is an object, or a file of this mount waiting for upload.
 //
 // Lock order: File.mu is a leaf.
 type File struct {
 	fusefs.Inode
 	fsys *FS
-	dir  *Dir
-	key  string
 
 	mu       sync.Mutex
+	dir      *Dir        // guarded by mu (renames move it)
+	key      string      // guarded by mu (renames change it)
 	listed   store.Entry // what the last listing or lookup said; guarded by mu
 	lastOpen string      // ETag of the last open, to keep the page cache; guarded by mu
 }
 
 var (
 	_ = (fusefs.NodeGetattrer)((*File)(nil))
+	_ = (fusefs.NodeSetattrer)((*File)(nil))
 	_ = (fusefs.NodeOpener)((*File)(nil))
 	_ = (fusefs.NodeReader)((*File)(nil))
+	_ = (fusefs.NodeWriter)((*File)(nil))
+	_ = (fusefs.NodeFlusher)((*File)(nil))
+	_ = (fusefs.NodeFsyncer)((*File)(nil))
+	_ = (fusefs.NodeReleaser)((*File)(nil))
 )
 
-func (f *File) defaults(obj store.Entry) fileAttrs {
-	return fileAttrs{size: obj.Size, mtime: obj.LastModified, mode: 0o644}
+// Key is the file's object key.
+func (f *File) Key() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.key
+}
+
+func (f *File) moved(d *Dir, key string) {
+	f.mu.Lock()
+	f.dir, f.key = d, key
+	f.mu.Unlock()
 }
 
 // setListed records what the listing (or a lookup) said of the object.
@@ -45,38 +60,55 @@ func (f *File) setListed(obj store.Entry) {
 	f.mu.Unlock()
 }
 
+// entry is the file's waiting changes, or nil.
+func (f *File) entry() *stage.Entry {
+	if f.fsys.stage == nil {
+		return nil
+	}
+	return f.fsys.stage.Lookup(f.Key())
+}
+
 // attrs returns the HEAD answer for the file, starting the HEADs of the
 // files listed after it so that a program stat'ing a whole folder gets
 // them in parallel.
 func (f *File) attrs(ctx context.Context) (store.Attrs, error) {
-	if h, ok := f.fsys.meta.peek(f.key); ok {
+	key := f.Key()
+	if h, ok := f.fsys.meta.peek(key); ok {
 		return h, nil
 	}
-	if f.dir != nil {
-		f.dir.metaAhead(ctx, f.Name())
+	f.mu.Lock()
+	d := f.dir
+	f.mu.Unlock()
+	if d != nil {
+		if p := d.Prefix(); len(key) > len(p) {
+			d.metaAhead(ctx, key[len(p):])
+		}
 	}
-	return f.fsys.meta.get(ctx, f.key)
+	return f.fsys.meta.get(ctx, key)
 }
 
-// Name is the file's name in its directory.
-func (f *File) Name() string { return f.key[len(f.dir.prefix):] }
-
 func (f *File) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if h, ok := fh.(*handle); ok {
+	if h, ok := fh.(*handle); ok && h.entry == nil {
 		f.fsys.fillFile(&out.Attr, h.attrs)
 		return 0
 	}
-	return f.fill(ctx, &out.Attr)
+	_, errno := f.fill(ctx, &out.Attr)
+	return errno
 }
 
-// fill answers a stat: the size and metadata of the HEAD answer, which
-// lookups and getattrs wait for (the HEADs of the files listed after this
-// one are started at the same time, so `ls -l` runs in parallel).
-// Readdirplus is off, so `find` and plain `ls` cost no HEAD at all.
-func (f *File) fill(ctx context.Context, out *fuse.Attr) syscall.Errno {
+// fill answers a stat: a waiting file from its entry, else the size and
+// metadata of the HEAD answer. Readdirplus is off, so `find` and plain
+// `ls` cost no HEAD at all.
+func (f *File) fill(ctx context.Context, out *fuse.Attr) (fileAttrs, syscall.Errno) {
+	if e := f.entry(); e != nil {
+		a := entryAttrs(e.Info())
+		f.fsys.fillFile(out, a)
+		return a, 0
+	}
 	h, err := f.attrs(ctx)
 	f.mu.Lock()
-	a := f.defaults(f.listed)
+	a := defaults(f.listed)
+	key := f.key
 	f.mu.Unlock()
 	switch {
 	case err == nil:
@@ -84,35 +116,54 @@ func (f *File) fill(ctx context.Context, out *fuse.Attr) syscall.Errno {
 		applyMeta(&a, h.Meta)
 	case errors.Is(err, store.ErrOtherKey) || errors.Is(err, store.ErrAccessDenied):
 		// Shown from the listing; opening it gives EACCES.
-		f.fsys.warnOnce(f.key, "object is encrypted with another key or not readable; it shows but cannot be opened", "err", err)
+		f.fsys.warnOnce(key, "object is encrypted with another key or not readable; it shows but cannot be opened", "err", err)
 	default:
-		return toErrno(err)
+		return a, toErrno(err)
 	}
 	f.fsys.fillFile(out, a)
-	return 0
+	return a, 0
+}
+
+func defaults(obj store.Entry) fileAttrs {
+	return fileAttrs{size: obj.Size, mtime: obj.LastModified, mode: 0o644}
+}
+
+func entryAttrs(i stage.Info) fileAttrs {
+	return fileAttrs{size: i.Size, mtime: i.Attrs.Mtime, mode: i.Attrs.Mode & 0o7777,
+		uid: i.Attrs.UID, gid: i.Attrs.GID, owned: true}
 }
 
 // handle is one open file: a reader pinned to the object version seen at
-// open.
+// open, or the file's entry when it has changes (or may get them).
 type handle struct {
-	r     *cache.Reader
-	attrs fileAttrs
+	r      *cache.Reader
+	attrs  fileAttrs
+	entry  *stage.Entry
+	writer bool
 }
 
+const writeFlags = syscall.O_WRONLY | syscall.O_RDWR | syscall.O_TRUNC | syscall.O_APPEND
+
 func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
+	writer := flags&writeFlags != 0
+	if writer && f.fsys.stage == nil {
 		return nil, 0, syscall.EROFS
 	}
+	if e := f.entry(); e != nil || writer {
+		h, errno := f.openEntry(ctx, writer, flags&syscall.O_TRUNC != 0)
+		return h, 0, errno
+	}
 	h, err := f.attrs(ctx)
+	key := f.Key()
 	if err != nil {
 		if errors.Is(err, store.ErrOtherKey) {
-			f.fsys.warnOnce(f.key, "object is encrypted with another key; open refused")
+			f.fsys.warnOnce(key, "object is encrypted with another key; open refused")
 		}
 		return nil, 0, toErrno(err)
 	}
-	a := f.defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
+	a := defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
 	applyMeta(&a, h.Meta)
-	key, etag, plain := f.key, h.ETag, h.Encryption == store.EncPlain
+	etag, plain := h.ETag, h.Encryption == store.EncPlain
 	st := f.fsys.opts.Store
 	fetch := func(ctx context.Context, off int64, buf []byte) error {
 		_, err := st.ReadRange(ctx, key, store.Range{Offset: off, IfMatch: etag, Plaintext: plain}, buf)
@@ -132,21 +183,189 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	return fh, fuseFlags, 0
 }
 
+// openEntry opens the file through its entry, making one from the object
+// (its bytes fetched only where a partial write needs them) if needed.
+func (f *File) openEntry(ctx context.Context, writer, trunc bool) (*handle, syscall.Errno) {
+	e, errno := f.ensureEntry(ctx, writer)
+	if errno != 0 {
+		return nil, errno
+	}
+	f.mu.Lock()
+	f.lastOpen = "" // the kernel's cached pages may not match what we write
+	f.mu.Unlock()
+	if trunc {
+		if err := e.Truncate(ctx, 0); err != nil {
+			e.Release(writer)
+			return nil, toErrno(err)
+		}
+	}
+	return &handle{entry: e, writer: writer}, 0
+}
+
+// ensureEntry returns the file's entry, holding one handle on it.
+func (f *File) ensureEntry(ctx context.Context, writer bool) (*stage.Entry, syscall.Errno) {
+	key := f.Key()
+	if e := f.fsys.stage.Lookup(key); e != nil {
+		e2, err := f.fsys.stage.OpenFile(key, nil, stage.Attrs{}, writer)
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		return e2, 0
+	}
+	h, err := f.attrs(ctx)
+	if err != nil {
+		if errors.Is(err, store.ErrOtherKey) {
+			f.fsys.warnOnce(key, "object is encrypted with another key; open refused")
+		}
+		return nil, toErrno(err)
+	}
+	a := defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
+	applyMeta(&a, h.Meta)
+	base := &stage.Base{Key: key, ETag: h.ETag, Size: h.Size, Plain: h.Encryption == store.EncPlain}
+	e, err := f.fsys.stage.OpenFile(key, base, stage.Attrs{Mtime: a.mtime, Mode: a.mode, UID: a.uid, GID: a.gid}, writer)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return e, 0
+}
+
 func (f *File) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h, ok := fh.(*handle)
 	if !ok {
 		return nil, syscall.EBADF
 	}
-	n, err := h.r.ReadAt(ctx, dest, off)
+	var n int
+	var err error
+	if h.entry != nil {
+		n, err = h.entry.ReadAt(ctx, dest, off)
+	} else {
+		n, err = h.r.ReadAt(ctx, dest, off)
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
+		key := f.Key()
 		if errors.Is(err, store.ErrChanged) {
 			// Drop what we knew; the next open sees the new version.
-			f.fsys.meta.forget(f.key)
-			f.fsys.log.Warn("object changed while open; reads of this handle fail with ESTALE", "key", f.key)
+			f.fsys.meta.forget(key)
+			f.fsys.log.Warn("object changed while open; reads of this handle fail with ESTALE", "key", key)
 		} else {
-			f.fsys.log.Error("read failed", "key", f.key, "offset", off, "err", err)
+			f.fsys.log.Error("read failed", "key", key, "offset", off, "err", err)
 		}
 		return nil, toErrno(err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (f *File) Write(ctx context.Context, fh fusefs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	h, ok := fh.(*handle)
+	if !ok || !h.writer {
+		return 0, syscall.EBADF
+	}
+	n, err := h.entry.WriteAt(ctx, data, off)
+	if err != nil {
+		f.fsys.log.Error("write failed", "key", f.Key(), "offset", off, "err", err)
+		if n > 0 {
+			return uint32(n), 0 // a short write; the next one reports the error
+		}
+		return 0, toErrno(err)
+	}
+	return uint32(n), 0
+}
+
+// Flush is every close(2) of the file: the place to report an upload
+// error, since the result of Release reaches no one.
+func (f *File) Flush(ctx context.Context, fh fusefs.FileHandle) syscall.Errno {
+	h, ok := fh.(*handle)
+	if !ok || !h.writer {
+		return 0
+	}
+	if err := h.entry.Flush(ctx); err != nil {
+		f.fsys.log.Error("close: the file is not in the bucket", "key", f.Key(), "err", err)
+		return toErrno(err)
+	}
+	return 0
+}
+
+// Fsync returns once the file is in the bucket, or with why it is not.
+func (f *File) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) syscall.Errno {
+	e := f.entry()
+	if h, ok := fh.(*handle); ok && h.entry != nil {
+		e = h.entry
+	}
+	if e == nil {
+		return 0 // nothing of this file waits
+	}
+	// fsync means "in the bucket" even if the program is interrupted
+	// while waiting: the upload goes on.
+	if err := e.Sync(context.WithoutCancel(ctx)); err != nil {
+		f.fsys.log.Error("fsync: the file is not in the bucket", "key", f.Key(), "err", err)
+		return toErrno(err)
+	}
+	return 0
+}
+
+func (f *File) Release(ctx context.Context, fh fusefs.FileHandle) syscall.Errno {
+	if h, ok := fh.(*handle); ok && h.entry != nil {
+		h.entry.Release(h.writer)
+	}
+	return 0
+}
+
+// Setattr changes size, mode, owner and times. A file with no changes yet
+// gets an entry whose upload is a server-side copy with the new metadata;
+// in the write-back window that copy merges with an upload or rename.
+func (f *File) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if f.fsys.stage == nil {
+		return syscall.EROFS
+	}
+	_, hasSize := in.GetSize()
+	_, hasMode := in.GetMode()
+	_, hasUID := in.GetUID()
+	_, hasGID := in.GetGID()
+	_, hasMtime := in.GetMTime()
+	if !hasSize && !hasMode && !hasUID && !hasGID && !hasMtime {
+		_, errno := f.fill(ctx, &out.Attr) // atime alone is not stored
+		return errno
+	}
+	var e *stage.Entry
+	held := false
+	if h, ok := fh.(*handle); ok && h.entry != nil {
+		e = h.entry
+	} else {
+		var errno syscall.Errno
+		if e, errno = f.ensureEntry(ctx, false); errno != 0 {
+			return errno
+		}
+		held = true
+	}
+	if sz, ok := in.GetSize(); ok {
+		if err := e.Truncate(ctx, int64(sz)); err != nil {
+			if held {
+				e.Release(false)
+			}
+			return toErrno(err)
+		}
+	}
+	if hasMode || hasUID || hasGID || hasMtime {
+		e.SetAttrs(func(a *stage.Attrs) {
+			if m, ok := in.GetMode(); ok {
+				a.Mode = a.Mode&^0o7777 | m&0o7777
+			}
+			if u, ok := in.GetUID(); ok {
+				a.UID = u
+			}
+			if g, ok := in.GetGID(); ok {
+				a.GID = g
+			}
+			if t, ok := in.GetMTime(); ok {
+				a.Mtime = t
+			}
+		})
+	}
+	if held {
+		e.Release(false) // queues the change once no handle holds the file
+	} else {
+		e.Touch()
+	}
+	f.fsys.fillFile(&out.Attr, entryAttrs(e.Info()))
+	return 0
 }

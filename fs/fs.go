@@ -13,6 +13,7 @@ package fs
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 )
 
@@ -43,6 +45,9 @@ type Options struct {
 	UID, GID  uint32
 	// OwnerFromMeta shows x-amz-meta-uid/gid as the owner instead of UID/GID.
 	OwnerFromMeta bool
+	// MaxRenameObjects bounds a folder rename, which copies every object:
+	// past it, rename answers EXDEV and mv copies file by file instead.
+	MaxRenameObjects int
 }
 
 // FS is the filesystem of one mount.
@@ -52,6 +57,8 @@ type FS struct {
 	meta    *metaCache
 	started time.Time
 	root    *Dir
+	stage   *stage.Manager // nil: read-only
+	copier  *store.Copier
 
 	warnMu sync.Mutex
 	warned map[string]bool // keys already warned about; guarded by warnMu
@@ -68,15 +75,57 @@ func New(o Options) *FS {
 	if o.MetaAhead <= 0 {
 		o.MetaAhead = 512
 	}
+	if o.MaxRenameObjects <= 0 {
+		o.MaxRenameObjects = 1000
+	}
 	f := &FS{
 		opts:    o,
 		log:     o.Log,
 		meta:    newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000),
 		started: time.Now(),
 		warned:  map[string]bool{},
+		copier:  store.NewCopier(o.Store, o.Log),
 	}
-	f.root = &Dir{fsys: f, prefix: o.Prefix}
+	f.root = f.newDir(o.Prefix)
 	return f
+}
+
+// SetStage enables writing: changes go through m. Call before Mount.
+func (f *FS) SetStage(m *stage.Manager) { f.stage = m }
+
+func (f *FS) newDir(prefix string) *Dir { return &Dir{fsys: f, prefix: prefix} }
+
+// Uploaded learns that key reached the bucket: the HEAD that proved it
+// answers the next stat, and the parent's listing shows it.
+func (f *FS) Uploaded(key string, a store.Attrs) {
+	f.meta.put(key, a)
+	if d, name := f.parentOf(key); d != nil {
+		d.patch(name, &child{obj: store.Entry{Key: key, Size: a.Size, ETag: a.ETag, LastModified: a.LastModified}})
+	}
+}
+
+// parentOf finds the loaded directory node holding key, if any.
+func (f *FS) parentOf(key string) (*Dir, string) {
+	rest, ok := strings.CutPrefix(key, f.opts.Prefix)
+	if !ok {
+		return nil, ""
+	}
+	d := f.root
+	for {
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return d, rest
+		}
+		ch := d.GetChild(rest[:i])
+		if ch == nil {
+			return nil, ""
+		}
+		sub, ok := ch.Operations().(*Dir)
+		if !ok {
+			return nil, ""
+		}
+		d, rest = sub, rest[i+1:]
+	}
 }
 
 // warnOnce logs a problem with an object once per mount, however often the

@@ -143,3 +143,13 @@ func (m *metaCache) forget(key string) {
 	m.entries.Remove(key)
 	m.mu.Unlock()
 }
+
+// put records attributes known without asking (the HEAD that proved an
+// upload), so the next stat costs nothing.
+func (m *metaCache) put(key string, a store.Attrs) {
+	e := &metaEntry{done: make(chan struct{}), attrs: a, at: time.Now()}
+	close(e.done)
+	m.mu.Lock()
+	m.entries.Add(key, e)
+	m.mu.Unlock()
+}

@@ -54,7 +54,7 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 			Logger:             log.New(slogWriter{f.log}, "", 0),
 		},
 	}
-	if mo.ReadOnly {
+	if mo.ReadOnly || f.stage == nil {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
 	}
 	srv, err := fusefs.Mount(mountpoint, f.root, opts)

@@ -56,6 +56,7 @@ type Entry struct {
 	nPresent    int64
 	f           *os.File // the spool: chunk i at i*slot, sealed
 	writers     int      // open handles that may write
+	readers     int      // open handles that only read
 	gen         uint64   // bumped by every change
 	cleanGen    uint64   // gen of the last successful upload
 	due         time.Time
@@ -277,11 +278,28 @@ func (e *Entry) Sync(ctx context.Context) error {
 // Release is the last close of one open handle.
 func (e *Entry) Release(writer bool) {
 	e.mu.Lock()
-	if writer {
-		e.writers--
-	}
+	e.hold(writer, -1)
 	e.mu.Unlock()
 	e.m.schedule(e)
+}
+
+// hold counts an open handle in or out. Called with e.mu held.
+func (e *Entry) hold(writer bool, n int) {
+	if writer {
+		e.writers += n
+	} else {
+		e.readers += n
+	}
+}
+
+// Touch records a change made without an open handle (truncate by path).
+func (e *Entry) Touch() { e.m.persistIfClosed(e) }
+
+// DeleteAfter lists the old names to delete once the file is uploaded.
+func (e *Entry) DeleteAfter() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.deleteAfter...)
 }
 
 // errNoSpace is the writer's ENOSPC when the spool is at its cap.

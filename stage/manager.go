@@ -34,8 +34,10 @@ type Config struct {
 	// Attempts is how many times an upload is tried before it is reported
 	// failed (it stays in the journal).
 	Attempts int
-	// Uploaded is told of every file that reached the bucket.
-	Uploaded func(key string, size int64, etag string)
+	// Uploaded is told of every file that reached the bucket, with the
+	// keyed HEAD that proved it. It is called with the entry locked: it
+	// must not call back into the Manager.
+	Uploaded func(key string, attrs store.Attrs)
 }
 
 // Manager owns the entries of one mount.
@@ -158,9 +160,7 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 	m.mu.Unlock()
 	if e != nil {
 		e.mu.Lock()
-		if writer {
-			e.writers++
-		}
+		e.hold(writer, 1)
 		e.mu.Unlock()
 		return e, nil
 	}
@@ -174,9 +174,7 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 		b := *base
 		e.base, e.size, e.baseLimit = &b, b.Size, b.Size
 	}
-	if writer {
-		e.writers = 1
-	}
+	e.hold(writer, 1)
 	m.mu.Lock()
 	if other := m.byKey[key]; other != nil { // raced with another opener
 		m.mu.Unlock()
@@ -297,7 +295,9 @@ func (m *Manager) schedule(e *Entry) {
 		return
 	}
 	if e.gen == e.cleanGen {
-		m.forgetLocked(e)
+		if e.readers == 0 {
+			m.forgetLocked(e)
+		}
 		return
 	}
 	e.queued = true
@@ -453,12 +453,9 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 		}
 		err = store.Upload(ctx, m.st, key, src, size, meta)
 	}
-	var etag string
+	var stored store.Attrs
 	if err == nil {
-		var a store.Attrs
-		if a, err = m.st.Head(ctx, key); err == nil {
-			etag = a.ETag
-		}
+		stored, err = m.st.Head(ctx, key)
 	}
 	if err == nil {
 		for _, k := range deleteAfter {
@@ -489,15 +486,15 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	e.deleteAfter = slicesWithout(e.deleteAfter, deleteAfter)
 	// The uploaded object is the new base: bytes not in the spool now come
 	// from it (the old base, if it had this key, is gone).
-	e.base = &Base{Key: key, ETag: etag, Size: size}
+	e.base = &Base{Key: key, ETag: stored.ETag, Size: size}
 	e.baseLimit = size
 	if e.key != key { // renamed during the upload: the uploaded name goes
 		e.deleteAfter = append(e.deleteAfter, key)
 	}
 	if m.cfg.Uploaded != nil {
-		m.cfg.Uploaded(key, size, etag)
+		m.cfg.Uploaded(key, stored)
 	}
-	if e.gen == gen && e.writers == 0 {
+	if e.gen == gen && e.writers == 0 && e.readers == 0 {
 		m.forgetLocked(e)
 	} else if e.gen != gen {
 		e.queued = true

@@ -116,7 +116,8 @@ type Store interface {
 	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
 	AbortMultipart(ctx context.Context, key, uploadID string) error
 	// Copy copies src to dst on the server in one request, replacing the
-	// metadata; ErrNotImplemented where the server cannot (RGW before v20).
+	// metadata with meta (nil keeps the source's); ErrNotImplemented where
+	// the server cannot (RGW before v20).
 	Copy(ctx context.Context, src, dst string, srcPlain bool, meta map[string]string) error
 	// CopyPart copies a range of src into part n of a multipart upload.
 	CopyPart(ctx context.Context, src, dst, uploadID string, n int, off, length int64, srcPlain bool) (Part, error)

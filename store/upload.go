@@ -120,7 +120,8 @@ func NewCopier(st Store, log *slog.Logger) *Copier {
 
 // Copy makes dst a copy of src (size bytes; srcPlain if src is stored
 // without SSE-C) with the metadata meta, encrypted with our key. src and
-// dst may be the same key: that changes the metadata.
+// dst may be the same key: that changes the metadata. nil meta keeps the
+// source's.
 func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain bool, meta map[string]string) error {
 	if size <= maxCopyObject && !c.noCopy.Load() {
 		err := c.st.Copy(ctx, src, dst, srcPlain, meta)
@@ -134,6 +135,13 @@ func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain
 		c.logNoCopy.Do(func() {
 			c.log.Info("the server cannot CopyObject SSE-C objects; copies use UploadPartCopy", "err", err)
 		})
+	}
+	if meta == nil { // the fallbacks write the metadata themselves
+		a, err := c.st.Head(ctx, src)
+		if err != nil {
+			return err
+		}
+		meta = a.Meta
 	}
 	if !c.noPartCopy.Load() && size > 0 {
 		err := c.partCopy(ctx, src, dst, size, srcPlain, meta)

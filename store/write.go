@@ -165,9 +165,11 @@ func (s *S3) Copy(ctx context.Context, src, dst string, srcPlain bool, meta map[
 	ctx, x := withOp(ctx, kind)
 	what := fmt.Sprintf("copy %s to %s", quote(src), quote(dst))
 	h := s.copyHeaders(srcPlain)
-	h["x-amz-metadata-directive"] = "REPLACE"
-	for k, v := range meta {
-		h["x-amz-meta-"+k] = v
+	if meta != nil { // nil keeps the source's metadata (directive COPY)
+		h["x-amz-metadata-directive"] = "REPLACE"
+		for k, v := range meta {
+			h["x-amz-meta-"+k] = v
+		}
 	}
 	_, err := s.core.CopyObject(ctx, s.cfg.Bucket, src, s.cfg.Bucket, dst, h, minio.CopySrcOptions{}, minio.PutObjectOptions{})
 	if err != nil {

@@ -133,6 +133,9 @@ func (s *Store) Copy(ctx context.Context, src, dst string, srcPlain bool, meta m
 	if err != nil {
 		return err
 	}
+	if meta == nil {
+		meta = o.meta
+	}
 	s.putLocked(dst, append([]byte(nil), o.data...), meta, s.keyMD5)
 	return nil
 }

@@ -1,0 +1,68 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ssecfs/ssecfs/store"
+)
+
+// Link is a symbolic link, stored as s3fs stores them: an object whose
+// bytes are the target and whose x-amz-meta-mode says S_IFLNK.
+type Link struct {
+	fusefs.Inode
+	fsys *FS
+	mu   sync.Mutex
+	key  string // guarded by mu (renames change it)
+	size int64
+}
+
+// Key is the link's object key.
+func (l *Link) Key() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.key
+}
+
+func (l *Link) moved(key string) {
+	l.mu.Lock()
+	l.key = key
+	l.mu.Unlock()
+}
+
+var (
+	_ = (fusefs.NodeReadlinker)((*Link)(nil))
+	_ = (fusefs.NodeGetattrer)((*Link)(nil))
+)
+
+// linkMode is S_IFLNK|0777 as s3fs writes it in x-amz-meta-mode.
+const linkMode = syscall.S_IFLNK | 0o777
+
+func (l *Link) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	key := l.Key()
+	a, err := l.fsys.meta.get(ctx, key)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	buf := make([]byte, a.Size)
+	if _, err := l.fsys.opts.Store.ReadRange(ctx, key, store.Range{IfMatch: a.ETag, Plaintext: a.Encryption == store.EncPlain}, buf); err != nil {
+		return nil, toErrno(err)
+	}
+	return buf, 0
+}
+
+func (l *Link) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	a, err := l.fsys.meta.get(ctx, l.Key())
+	if err != nil {
+		return toErrno(err)
+	}
+	fa := fileAttrs{size: a.Size, mtime: a.LastModified, mode: 0o777}
+	applyMeta(&fa, a.Meta)
+	l.fsys.fillFile(&out.Attr, fa)
+	out.Mode = syscall.S_IFLNK | 0o777
+	return 0
+}
