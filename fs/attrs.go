@@ -12,11 +12,11 @@ import (
 // fileAttrs is what the filesystem shows for a file. It comes from a keyed
 // HEAD when one is known, else from the listing.
 type fileAttrs struct {
-	size  int64
-	mtime time.Time
-	mode  uint32 // permission bits only
-	uid   uint32
-	gid   uint32
+	size    int64
+	mtime   time.Time
+	mode    uint32 // permission bits only
+	uid     uint32
+	gid     uint32
 	owned   bool // uid/gid came from metadata
 	symlink bool // mode says S_IFLNK (s3fs's symlinks)
 }
