@@ -14,7 +14,8 @@ const usage = `ssecfs mounts an S3 bucket encrypted with SSE-C as a directory.
 
 Usage:
   ssecfs mount [options] BUCKET[/PREFIX] MOUNTPOINT   mount (see ssecfs mount --help)
-  ssecfs umount [-z] MOUNTPOINT                       unmount
+  ssecfs umount [-z] MOUNTPOINT                       upload what waits, then unmount
+  ssecfs status MOUNTPOINT                            list files waiting for upload
   ssecfs version                                      print the version
 
 The key is the same 32-character secret that aws, rclone and mc take with
@@ -39,6 +40,8 @@ func main() {
 		code = runMount(args)
 	case "umount", "unmount":
 		code = runUmount(args)
+	case "status":
+		code = runStatus(args)
 	case "version", "--version", "-V":
 		fmt.Println("ssecfs", version)
 	case "help", "--help", "-h":

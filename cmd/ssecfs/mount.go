@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
@@ -18,7 +21,9 @@ import (
 	"github.com/ssecfs/ssecfs/cache"
 	"github.com/ssecfs/ssecfs/fs"
 	"github.com/ssecfs/ssecfs/keys"
+	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
+	"golang.org/x/sys/unix"
 )
 
 type mountConfig struct {
@@ -40,6 +45,11 @@ type mountConfig struct {
 
 	cacheSize, blockSize, readAhead int64
 	metaTTL                         time.Duration
+
+	writeBack      time.Duration
+	journalDir     string
+	journalSize    int64
+	uploadParallel int
 
 	logLevel, logFile string
 	trace, debugFuse  bool
@@ -92,6 +102,10 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.Var(sizeValue{&c.blockSize}, "block-size", "unit of cached data and of ranged reads (`SIZE`)")
 	f.Var(sizeValue{&c.readAhead}, "read-ahead", "how far a sequential reader is fetched ahead, in parallel (`SIZE`; 0 = off)")
 	f.DurationVar(&c.metaTTL, "meta-ttl", 30*time.Second, "how long listings and attributes are trusted; others' changes show after this")
+	f.DurationVar(&c.writeBack, "write-back", 5*time.Second, "how long a closed file waits before upload, so that a rename or chmod right after costs no second upload; 0 uploads before close returns")
+	f.StringVar(&c.journalDir, "journal-dir", "", "`DIR` for files waiting for upload, encrypted (default "+defaultJournalRoot()+")")
+	f.Var(sizeValue{&c.journalSize}, "journal-size", "disk space the journal may use (`SIZE`; default: 16G or half the free space, whichever is less); past it writes get ENOSPC")
+	f.IntVar(&c.uploadParallel, "uploads", 8, "files uploaded at once")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogPath()+")")
 	f.BoolVar(&c.trace, "trace", false, "log every S3 request (never its headers) at debug level")
@@ -143,14 +157,18 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-func defaultLogPath() string {
+func stateHome() string {
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" {
 		home, _ := os.UserHomeDir()
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "ssecfs", "ssecfs.log")
+	return filepath.Join(dir, "ssecfs")
 }
+
+func defaultLogPath() string { return filepath.Join(stateHome(), "ssecfs.log") }
+
+func defaultJournalRoot() string { return filepath.Join(stateHome(), "journal") }
 
 func openLog(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -302,6 +320,26 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 		Store: st, Cache: blocks, Log: log, Prefix: c.prefix, MetaTTL: c.metaTTL, ReadAhead: c.readAhead,
 		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta,
 	})
+	var mgr *stage.Manager
+	journal := ""
+	if !c.readOnly {
+		journal = journalFor(c, st.Endpoint())
+		mgr, err = stage.Open(stage.Config{
+			Dir: journal, SSEKey: key.Bytes(), Scope: st.Endpoint() + "\n" + c.bucket + "\n" + c.prefix,
+			Store: st, Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel,
+			Attempts: 5, Uploaded: fsys.Uploaded,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		defer mgr.Close()
+		fsys.SetStage(mgr)
+	}
+	ctl, err := listenControl(c.mountpoint, log)
+	if err != nil {
+		return fail(fmt.Errorf("control socket: %w", err))
+	}
+	defer ctl.close()
 	srv, err := fsys.Mount(c.mountpoint, fs.MountOptions{
 		FsName: "ssecfs:" + c.bucket + "/" + c.prefix, AllowOther: c.allowOther,
 		ReadOnly: c.readOnly, Debug: c.debugFuse,
@@ -310,7 +348,19 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 		return fail(err)
 	}
 	log.Info("mounted", "pid", os.Getpid(), "bucket", c.bucket, "prefix", c.prefix, "mountpoint", c.mountpoint,
-		"endpoint", st.Endpoint(), "key", key.String())
+		"endpoint", st.Endpoint(), "journal", journal, "write_back", c.writeBack, "key", key.String())
+	status := func() reply {
+		r := reply{Mountpoint: c.mountpoint, Target: c.bucket + "/" + c.prefix, Journal: journal, OK: true}
+		if mgr != nil {
+			for _, p := range mgr.Pending() {
+				r.Pending = append(r.Pending, pendingFile{Key: p.Key, Size: p.Size, Failed: p.Failed})
+			}
+		}
+		return r
+	}
+	ctl.status = status
+	ctl.unmount = srv.Unmount
+	go ctl.serve()
 	ready(nil)
 
 	sigs := make(chan os.Signal, 4)
@@ -323,13 +373,89 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 			}
 			log.Info("unmounting", "signal", s.String())
 			if err := srv.Unmount(); err != nil {
-				log.Error("unmount failed; still serving", "err", err)
+				// Files are open: detach now, finish when they are closed.
+				log.Warn("mount busy; detaching it lazily", "err", err)
+				if err := lazyUnmount(c.mountpoint); err != nil {
+					log.Error("unmount failed; still serving", "err", err)
+				}
 			}
 		}
 	}()
 	srv.Wait()
+	code := 0
+	if mgr != nil {
+		if err := drain(mgr, log); err != nil {
+			code = 1
+		}
+	}
+	final := status()
+	final.OK = code == 0
+	ctl.finish(final)
 	log.Info("unmounted", "mountpoint", c.mountpoint)
-	return 0
+	return code
+}
+
+// drain uploads what waits before the daemon exits, saying what it does.
+// Nothing is dropped: what cannot be uploaded stays in the journal for the
+// next mount.
+func drain(mgr *stage.Manager, log *slog.Logger) error {
+	n := len(mgr.Pending())
+	if n == 0 {
+		return nil
+	}
+	log.Info("uploading the files still waiting before exit", "files", n)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				log.Info("still uploading before exit", "files", len(mgr.Pending()))
+			}
+		}
+	}()
+	err := mgr.Drain(context.Background())
+	close(done)
+	if err != nil {
+		log.Error("exiting with files not uploaded; they stay in the journal and are uploaded by the next mount", "err", err)
+		return err
+	}
+	log.Info("all files uploaded")
+	return nil
+}
+
+// journalFor is the journal folder of this bucket and prefix: one per
+// endpoint, bucket and prefix, so that a remount finds what a crash left.
+func journalFor(c *mountConfig, endpoint string) string {
+	root := c.journalDir
+	if root == "" {
+		root = defaultJournalRoot()
+	}
+	h := sha256.Sum256([]byte(endpoint + "\n" + c.bucket + "\n" + c.prefix))
+	return filepath.Join(root, c.bucket+"-"+hex.EncodeToString(h[:6]))
+}
+
+// journalCap is --journal-size, or 16 GiB or half the free space.
+func journalCap(c *mountConfig, dir string) int64 {
+	if c.journalSize > 0 {
+		return c.journalSize
+	}
+	limit := int64(16 << 30)
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(dir), &st); err == nil {
+		limit = min(limit, int64(st.Bavail)*st.Bsize/2)
+	}
+	return limit
+}
+
+func lazyUnmount(mp string) error {
+	if os.Geteuid() == 0 {
+		return unix.Unmount(mp, unix.MNT_DETACH)
+	}
+	return exec.Command("fusermount3", "-u", "-z", mp).Run()
 }
 
 // preflight checks, before anything is mounted, everything a user can get

@@ -39,6 +39,22 @@ func runUmount(args []string) int {
 		fmt.Fprintf(os.Stderr, "ssecfs umount: %s is not mounted\n", mp)
 		return 1
 	}
+	if !*lazy {
+		// The daemon unmounts, uploads what waits, and answers with the
+		// outcome: a non-zero exit if anything could not be uploaded.
+		if r, err := ask(mp, "unmount", 0); err == nil {
+			switch {
+			case r.Error != "":
+				fmt.Fprintf(os.Stderr, "ssecfs umount: %s: %s\n", mp, r.Error)
+				return 1
+			case !r.OK:
+				fmt.Fprintf(os.Stderr, "ssecfs umount: %s is unmounted, but files could not be uploaded; they stay in the journal %s and are uploaded by the next mount:\n", mp, r.Journal)
+				printStatus(r)
+				return 1
+			}
+			return 0
+		}
+	}
 	if os.Geteuid() == 0 {
 		flags := 0
 		if *lazy {

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// The daemon listens on a unix socket, private to the user, for
+// `ssecfs status` and `ssecfs umount`. Its name derives from the
+// mountpoint, so both commands find it from the path alone.
+
+type request struct {
+	Op string `json:"op"` // "status" or "unmount"
+}
+
+type pendingFile struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	Failed string `json:"failed,omitempty"`
+}
+
+type reply struct {
+	Mountpoint string        `json:"mountpoint"`
+	Target     string        `json:"target"`
+	Journal    string        `json:"journal,omitempty"`
+	Pending    []pendingFile `json:"pending"`
+	OK         bool          `json:"ok"`
+	Error      string        `json:"error,omitempty"`
+}
+
+func runtimeDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "ssecfs")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/ssecfs"
+	}
+	return filepath.Join(os.TempDir(), "ssecfs-"+strconv.Itoa(os.Getuid()))
+}
+
+func socketPath(mountpoint string) string {
+	h := sha256.Sum256([]byte(mountpoint))
+	return filepath.Join(runtimeDir(), hex.EncodeToString(h[:8])+".sock")
+}
+
+// controlServer answers requests until closed.
+type controlServer struct {
+	l        net.Listener
+	path     string
+	status   func() reply
+	unmount  func() error // asks the kernel to unmount; fails when busy
+	finished chan struct{}
+	final    reply // set before finished is closed
+	log      *slog.Logger
+	handlers sync.WaitGroup // answers being written; the daemon exits after them
+}
+
+func listenControl(mountpoint string, log *slog.Logger) (*controlServer, error) {
+	dir := runtimeDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("control folder %s must be private (mode 0700)", dir)
+	}
+	path := socketPath(mountpoint)
+	os.Remove(path) // a stale socket of a daemon that died
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	return &controlServer{l: l, path: path, finished: make(chan struct{}), log: log}, nil
+}
+
+func (c *controlServer) serve() {
+	for {
+		conn, err := c.l.Accept()
+		if err != nil {
+			return
+		}
+		c.handlers.Add(1)
+		go func() {
+			defer c.handlers.Done()
+			c.handle(conn)
+		}()
+	}
+}
+
+func (c *controlServer) handle(conn net.Conn) {
+	defer conn.Close()
+	var req request
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+		return
+	}
+	enc := json.NewEncoder(conn)
+	switch req.Op {
+	case "status":
+		enc.Encode(c.status())
+	case "unmount":
+		if err := c.unmount(); err != nil {
+			r := c.status()
+			r.Error = err.Error()
+			enc.Encode(r)
+			return
+		}
+		<-c.finished // the daemon drains the journal, then answers
+		enc.Encode(c.final)
+	}
+}
+
+// finish answers the waiting unmount requests with the final state.
+func (c *controlServer) finish(r reply) {
+	c.final = r
+	close(c.finished)
+}
+
+// close stops listening and waits (a few seconds at most) for answers
+// still being written, such as the final one to `ssecfs umount`.
+func (c *controlServer) close() {
+	c.l.Close()
+	os.Remove(c.path)
+	done := make(chan struct{})
+	go func() {
+		c.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// ask sends one request to the daemon of mountpoint. wait bounds the wait
+// for the answer (0: none, for an unmount that drains the journal).
+func ask(mountpoint, op string, wait time.Duration) (reply, error) {
+	conn, err := net.Dial("unix", socketPath(mountpoint))
+	if err != nil {
+		return reply{}, err
+	}
+	defer conn.Close()
+	if wait > 0 {
+		conn.SetDeadline(time.Now().Add(wait))
+	}
+	if err := json.NewEncoder(conn).Encode(request{Op: op}); err != nil {
+		return reply{}, err
+	}
+	var r reply
+	if err := json.NewDecoder(conn).Decode(&r); err != nil {
+		return reply{}, fmt.Errorf("no answer from the daemon: %w", err)
+	}
+	return r, nil
+}
+
+var errNoDaemon = errors.New("no ssecfs daemon answers for this mountpoint")
+
+// runStatus prints what waits for upload. Exit 0: nothing failed; 1: some
+// uploads failed; 2: no daemon.
+func runStatus(args []string) int {
+	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(os.Stderr, "Usage: ssecfs status MOUNTPOINT\n\nLists the files waiting for upload and the uploads that failed.")
+		return 2
+	}
+	mp, err := filepath.Abs(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ssecfs status:", err)
+		return 2
+	}
+	r, err := ask(mp, "status", 10*time.Second)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ssecfs status: %s: %v (%v)\n", mp, errNoDaemon, err)
+		return 2
+	}
+	printStatus(r)
+	for _, p := range r.Pending {
+		if p.Failed != "" {
+			return 1
+		}
+	}
+	return 0
+}
+
+func printStatus(r reply) {
+	fmt.Printf("%s: %s\n", r.Mountpoint, r.Target)
+	if r.Journal != "" {
+		fmt.Printf("journal: %s\n", r.Journal)
+	}
+	failed := 0
+	for _, p := range r.Pending {
+		if p.Failed != "" {
+			failed++
+		}
+	}
+	fmt.Printf("%d files waiting for upload, %d failed\n", len(r.Pending), failed)
+	for _, p := range r.Pending {
+		line := fmt.Sprintf("  %s  %d bytes", p.Key, p.Size)
+		if p.Failed != "" {
+			line += "  FAILED: " + p.Failed
+		}
+		fmt.Println(line)
+	}
+}
