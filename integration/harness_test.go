@@ -193,7 +193,16 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 		t.Fatalf("mount failed (%d): %s\nlog:\n%s", code, out, readLog(m.log))
 	}
 	m.pid = pidFromLog(t, m.log)
-	t.Cleanup(func() { m.unmount(t) })
+	t.Cleanup(func() {
+		m.unmount(t)
+		if t.Failed() {
+			log := readLog(m.log)
+			if len(log) > 8000 {
+				log = "...\n" + log[len(log)-8000:]
+			}
+			t.Logf("daemon log %s:\n%s", m.log, log)
+		}
+	})
 	return m
 }
 

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // exchange is one request through the recording proxy, without its key.
@@ -33,6 +34,7 @@ type exchange struct {
 type recorder struct {
 	URL   string
 	close func() // stops the proxy: the network is gone
+	delay time.Duration // added before each request is forwarded, like a distant server
 	mu    sync.Mutex
 	log   []exchange
 }
@@ -75,6 +77,9 @@ type recordingTransport struct {
 }
 
 func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if rt.r.delay > 0 {
+		time.Sleep(rt.r.delay) // latency injected on purpose, not synchronisation
+	}
 	x := exchange{
 		method: req.Method, path: req.URL.Path, query: req.URL.RawQuery,
 		keyMD5: req.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key-Md5"),

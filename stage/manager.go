@@ -356,13 +356,14 @@ func (m *Manager) startDue() time.Duration {
 		e.mu.Lock()
 		ready := e.queued && e.writers == 0 && !e.dropped
 		wait := e.due.Sub(now)
+		attempts := e.attempts
 		e.mu.Unlock()
 		if !ready {
 			continue
 		}
 		m.mu.Lock()
-		if m.draining {
-			wait = 0
+		if m.draining && attempts == 0 {
+			wait = 0 // the write-back window ends now; retry backoff does not
 		}
 		if wait > 0 {
 			next = min(next, wait)
