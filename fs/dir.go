@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -11,7 +13,6 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ssecfs/ssecfs/store"
 )
@@ -29,6 +30,9 @@ type Dir struct {
 	mu     sync.Mutex
 	prefix string   // "" for the bucket root, else ends in "/"; guarded by mu (renames change it)
 	list   *listing // last listing, patched by this mount's changes; guarded by mu
+	// rootAttrs are the bucket root's attributes as last set: the root
+	// has no marker object to keep them in. Guarded by mu.
+	rootAttrs *fileAttrs
 }
 
 // listing is one snapshot of a directory.
@@ -36,8 +40,9 @@ type listing struct {
 	at      time.Time
 	entries map[string]child
 	names   []string // sorted; nil when entries changed since
-	// metaAhead is the index up to which HEADs have been started.
-	metaAhead int
+	// metaAhead and dirsAhead are the indexes up to which the HEADs of
+	// files and of folder markers have been started.
+	metaAhead, dirsAhead int
 }
 
 type child struct {
@@ -49,6 +54,7 @@ var (
 	_ = (fusefs.NodeLookuper)((*Dir)(nil))
 	_ = (fusefs.NodeReaddirer)((*Dir)(nil))
 	_ = (fusefs.NodeGetattrer)((*Dir)(nil))
+	_ = (fusefs.NodeSetattrer)((*Dir)(nil))
 )
 
 // Prefix is the key prefix of the directory's children.
@@ -58,9 +64,93 @@ func (d *Dir) Prefix() string {
 	return d.prefix
 }
 
+// Getattr shows the mode, owner and mtime kept in the folder's marker
+// object (as s3fs keeps them), or defaults for a folder without one.
 func (d *Dir) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.fsys.fillDir(&out.Attr)
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *Dir) fill(ctx context.Context, out *fuse.Attr) syscall.Errno {
+	prefix := d.Prefix()
+	a := fileAttrs{mode: 0o755, mtime: d.fsys.started}
+	if prefix == d.fsys.opts.Prefix {
+		d.mu.Lock()
+		if d.rootAttrs != nil {
+			a = *d.rootAttrs
+		}
+		d.mu.Unlock()
+	}
+	if prefix != "" {
+		if name, parent := d.Parent(); parent != nil {
+			if pd, ok := parent.Operations().(*Dir); ok {
+				pd.metaAhead(ctx, name, true) // many folders: their HEADs in parallel
+			}
+		}
+		h, err := d.fsys.meta.get(ctx, prefix)
+		switch {
+		case err == nil:
+			a.mtime = h.LastModified
+			applyMeta(&a, h.Meta)
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrOtherKey), errors.Is(err, store.ErrAccessDenied):
+		default:
+			return toErrno(err)
+		}
+	}
+	d.fsys.fillDir(out)
+	setTimes(out, a.mtime)
+	out.Mode = syscall.S_IFDIR | a.mode
+	if a.owned && d.fsys.opts.OwnerFromMeta {
+		out.Uid, out.Gid = a.uid, a.gid
+	}
 	return 0
+}
+
+// Setattr stores a folder's mode, owner and mtime in its marker object,
+// writing one if the folder had none. The bucket root has no marker: its
+// attributes last as long as the mount.
+func (d *Dir) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if d.fsys.stage == nil {
+		return syscall.EROFS
+	}
+	if _, ok := in.GetSize(); ok {
+		return syscall.EISDIR
+	}
+	var cur fuse.Attr
+	if errno := d.fill(ctx, &cur); errno != 0 {
+		return errno
+	}
+	a := fileAttrs{mode: cur.Mode & 0o7777, uid: cur.Uid, gid: cur.Gid,
+		mtime: time.Unix(int64(cur.Mtime), int64(cur.Mtimensec))}
+	if m, ok := in.GetMode(); ok {
+		a.mode = m & 0o7777
+	}
+	if u, ok := in.GetUID(); ok {
+		a.uid = u
+	}
+	if g, ok := in.GetGID(); ok {
+		a.gid = g
+	}
+	if t, ok := in.GetMTime(); ok {
+		a.mtime = t
+	}
+	prefix := d.Prefix()
+	if prefix == d.fsys.opts.Prefix && prefix == "" {
+		d.mu.Lock()
+		d.rootAttrs = &a
+		d.mu.Unlock()
+	} else {
+		meta := map[string]string{
+			"mode":  fmt.Sprint(syscall.S_IFDIR | a.mode),
+			"mtime": fmt.Sprintf("%d.%09d", a.mtime.Unix(), a.mtime.Nanosecond()),
+			"uid":   fmt.Sprint(a.uid), "gid": fmt.Sprint(a.gid),
+		}
+		if _, err := d.fsys.opts.Store.Put(ctx, prefix, bytes.NewReader(nil), 0, meta); err != nil {
+			d.fsys.log.Error("setting folder attributes failed", "key", prefix, "err", err)
+			return toErrno(err)
+		}
+		d.fsys.meta.forget(prefix)
+	}
+	return d.Getattr(ctx, fh, out)
 }
 
 // freshListing returns the last listing if it is younger than the TTL.
@@ -232,93 +322,58 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 		return nil, toErrno(err)
 	}
 	if c.isDir {
-		return d.dirChild(ctx, name, out), 0
+		return d.dirChild(ctx, name, out)
 	}
 	return d.fileChild(ctx, name, c.obj, out)
 }
 
-// find says what name is: a waiting file, then the listing if fresh, else
-// a probe of the bucket.
+// find says what name is: a waiting file, else what the listing says.
+// A lookup lists the whole directory (cached for the TTL) rather than
+// probing the one name: programs that look up one name in a folder look
+// up its neighbours next (rsync, cp -r, ls -l), and one listing of a
+// thousand names costs what one probe does.
 func (d *Dir) find(ctx context.Context, name string) (child, error) {
 	prefix := d.Prefix()
-	if p := d.pending(prefix); len(p) > 0 {
-		if c, ok := p[name]; ok {
-			return c, nil
+	if d.fsys.stage != nil {
+		if e := d.fsys.stage.Lookup(prefix + name); e != nil {
+			info := e.Info()
+			return child{obj: store.Entry{Key: info.Key, Size: info.Size, LastModified: info.Attrs.Mtime}}, nil
+		}
+		if len(d.fsys.stage.Under(prefix+name+"/")) > 0 {
+			return child{isDir: true}, nil
 		}
 	}
-	d.mu.Lock()
-	l := d.freshListingLocked()
-	var c child
-	var ok bool
-	if l != nil {
-		c, ok = l.entries[name]
-	}
-	d.mu.Unlock()
-	if l != nil {
-		if !ok {
-			return child{}, store.ErrNotFound
-		}
-		return c, nil
-	}
-	return d.probe(ctx, prefix+name)
-}
-
-// probe finds out what key is without listing the whole directory: a
-// keyed HEAD of the object (whose answer also holds the metadata) and a
-// one-key listing under key/, in parallel.
-func (d *Dir) probe(ctx context.Context, key string) (child, error) {
-	var (
-		isDir bool
-		attrs store.Attrs
-		herr  error
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		attrs, herr = d.fsys.meta.get(gctx, key)
-		return nil
-	})
-	g.Go(func() error {
-		return d.fsys.opts.Store.List(gctx, key+"/", store.ListOptions{Limit: 1}, func(store.Entry) error {
-			isDir = true
-			return nil
-		})
-	})
-	if err := g.Wait(); err != nil {
+	l, err := d.listing(ctx)
+	if err != nil {
 		return child{}, err
 	}
-	switch {
-	case isDir:
-		return child{isDir: true}, nil
-	case herr == nil:
-		return child{obj: store.Entry{Key: key, Size: attrs.Size, ETag: attrs.ETag, LastModified: attrs.LastModified}}, nil
-	case errors.Is(herr, store.ErrOtherKey) || errors.Is(herr, store.ErrAccessDenied):
-		// It exists but HEAD cannot say how big it is: a listing can.
-		var found *store.Entry
-		err := d.fsys.opts.Store.List(ctx, key, store.ListOptions{Limit: 1}, func(e store.Entry) error {
-			if e.Key == key {
-				found = &e
-			}
-			return nil
-		})
-		if err != nil {
-			return child{}, err
-		}
-		if found != nil {
-			return child{obj: *found}, nil
-		}
+	d.mu.Lock()
+	c, ok := l.entries[name]
+	d.mu.Unlock()
+	if !ok {
 		return child{}, store.ErrNotFound
 	}
-	return child{}, herr
+	return c, nil
 }
 
-func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) *fusefs.Inode {
-	d.fsys.fillDir(&out.Attr)
-	if ch := d.GetChild(name); ch != nil {
-		if _, ok := ch.Operations().(*Dir); ok {
-			return ch
-		}
+// dirChild makes the node of a folder. Its attributes (from its marker
+// object) are what a stat right after the lookup shows, so the lookup waits
+// for them; the markers of the folders listed after it are fetched too.
+func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	var sub *Dir
+	ch := d.GetChild(name)
+	if ch != nil {
+		sub, _ = ch.Operations().(*Dir)
 	}
-	return d.NewInode(ctx, d.fsys.newDir(d.Prefix()+name+"/"), fusefs.StableAttr{Mode: syscall.S_IFDIR})
+	if sub == nil {
+		sub = d.fsys.newDir(d.Prefix() + name + "/")
+		ch = d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+	}
+	d.metaAhead(ctx, name, true)
+	if errno := sub.fill(ctx, &out.Attr); errno != 0 {
+		return nil, errno
+	}
+	return ch, 0
 }
 
 // fileChild makes the node of a file or symlink. Its attributes need the
@@ -354,7 +409,7 @@ func (d *Dir) fileChild(ctx context.Context, name string, obj store.Entry, out *
 
 // metaAhead starts the HEADs of the files listed after name, so that a
 // program stat'ing every file of a folder in order finds them answered.
-func (d *Dir) metaAhead(ctx context.Context, name string) {
+func (d *Dir) metaAhead(ctx context.Context, name string, dirs bool) {
 	d.mu.Lock()
 	l := d.freshListingLocked()
 	if l == nil || l.names == nil {
@@ -364,19 +419,28 @@ func (d *Dir) metaAhead(ctx context.Context, name string) {
 	i := sort.SearchStrings(l.names, name)
 	ahead := d.fsys.opts.MetaAhead
 	// Top up only when the reader has used half of the window, so a stat
-	// costs no work in the common case.
-	if i < l.metaAhead-ahead/2 {
+	// costs no work in the common case. Files and folders have windows of
+	// their own: `find` stats folders only, and should not HEAD files.
+	done := &l.metaAhead
+	if dirs {
+		done = &l.dirsAhead
+	}
+	if i < *done-ahead/2 {
 		d.mu.Unlock()
 		return
 	}
 	end := min(i+ahead, len(l.names))
 	var keys []string
-	for _, n := range l.names[max(i, l.metaAhead):end] {
-		if c, ok := l.entries[n]; ok && !c.isDir {
-			keys = append(keys, d.prefix+n)
+	for _, n := range l.names[max(i, *done):end] {
+		if c, ok := l.entries[n]; ok && c.isDir == dirs {
+			if dirs {
+				keys = append(keys, d.prefix+n+"/") // its marker
+			} else {
+				keys = append(keys, d.prefix+n)
+			}
 		}
 	}
-	l.metaAhead = end
+	*done = end
 	d.mu.Unlock()
 	d.fsys.meta.prefetch(ctx, keys)
 }

@@ -81,7 +81,7 @@ func (f *File) attrs(ctx context.Context) (store.Attrs, error) {
 	f.mu.Unlock()
 	if d != nil {
 		if p := d.Prefix(); len(key) > len(p) {
-			d.metaAhead(ctx, key[len(p):])
+			d.metaAhead(ctx, key[len(p):], false)
 		}
 	}
 	return f.fsys.meta.get(ctx, key)

@@ -50,6 +50,9 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 			// `find` and `ls` cost no HEAD; `ls -l` looks each file up,
 			// and those lookups fetch metadata in parallel (dir.go).
 			DisableReadDirPlus: true,
+			// S3 has no extended attributes: ENOSYS makes the kernel stop
+			// asking, and `cp -a` falls back to plain modes.
+			DisableXAttrs: true,
 			Debug:              mo.Debug,
 			Logger:             log.New(slogWriter{f.log}, "", 0),
 		},

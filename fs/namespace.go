@@ -82,13 +82,21 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.Ent
 	key := d.Prefix() + name + "/"
 	// A marker object keeps an empty folder; it is encrypted like any
 	// object, so that every object of the bucket needs the key.
-	if err := d.fsys.opts.Store.Put(ctx, key, bytes.NewReader(nil), 0, dirMeta(ctx, syscall.S_IFDIR|mode&0o7777)); err != nil {
+	if _, err := d.fsys.opts.Store.Put(ctx, key, bytes.NewReader(nil), 0, dirMeta(ctx, syscall.S_IFDIR|mode&0o7777)); err != nil {
 		d.fsys.log.Error("mkdir failed", "key", key, "err", err)
 		return nil, toErrno(err)
 	}
+	d.fsys.meta.forget(key)
 	d.patch(name, &child{isDir: true})
-	d.fsys.fillDir(&out.Attr)
-	return d.NewInode(ctx, d.fsys.newDir(key), fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	sub := d.fsys.newDir(key)
+	sub.list = &listing{at: time.Now(), entries: map[string]child{}} // known empty
+	ch := d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+	// What a stat shows next is what the marker holds (rsync decides from
+	// it whether to chmod).
+	if errno := sub.fill(ctx, &out.Attr); errno != 0 {
+		return nil, errno
+	}
+	return ch, 0
 }
 
 func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
@@ -96,7 +104,7 @@ func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryO
 		return nil, syscall.EROFS
 	}
 	key := d.Prefix() + name
-	if err := d.fsys.opts.Store.Put(ctx, key, strings.NewReader(target), int64(len(target)), dirMeta(ctx, linkMode)); err != nil {
+	if _, err := d.fsys.opts.Store.Put(ctx, key, strings.NewReader(target), int64(len(target)), dirMeta(ctx, linkMode)); err != nil {
 		d.fsys.log.Error("symlink failed", "key", key, "err", err)
 		return nil, toErrno(err)
 	}
@@ -224,7 +232,7 @@ func (d *Dir) renameFile(ctx context.Context, node fusefs.InodeEmbedder, name st
 		if other := d.fsys.stage.Lookup(dst); other != nil {
 			d.fsys.stage.Drop(other)
 		}
-		if err := d.fsys.copier.Copy(ctx, src, dst, a.Size, a.Encryption == store.EncPlain, nil); err != nil {
+		if _, err := d.fsys.copier.Copy(ctx, src, dst, a.Size, a.Encryption == store.EncPlain, nil); err != nil {
 			d.fsys.log.Error("rename failed: copy", "from", src, "to", dst, "err", err)
 			return toErrno(err)
 		}
@@ -290,7 +298,7 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 		g.Go(func() error {
 			to := dst + strings.TrimPrefix(o.Key, src)
 			if strings.HasSuffix(o.Key, "/") { // a folder marker
-				err := d.fsys.opts.Store.Put(gctx, to, bytes.NewReader(nil), 0, dirMeta(gctx, syscall.S_IFDIR|0o755))
+				_, err := d.fsys.opts.Store.Put(gctx, to, bytes.NewReader(nil), 0, dirMeta(gctx, syscall.S_IFDIR|0o755))
 				copied[i] = err == nil
 				return err
 			}
@@ -298,7 +306,7 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 			if err != nil {
 				return err
 			}
-			err = d.fsys.copier.Copy(gctx, o.Key, to, a.Size, a.Encryption == store.EncPlain, nil)
+			_, err = d.fsys.copier.Copy(gctx, o.Key, to, a.Size, a.Encryption == store.EncPlain, nil)
 			copied[i] = err == nil
 			return err
 		})

@@ -437,10 +437,13 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	e.mu.Unlock()
 
 	meta := metaOf(attrs)
-	var err error
+	var (
+		stored store.Attrs
+		err    error
+	)
 	if unchanged {
 		// Only metadata or the name changed: a server-side copy.
-		err = m.copier.Copy(ctx, base.Key, key, size, base.Plain, meta)
+		stored, err = m.copier.Copy(ctx, base.Key, key, size, base.Plain, meta)
 	} else {
 		src := func(ctx context.Context, off int64, buf []byte) error {
 			e.mu.Lock()
@@ -452,11 +455,7 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 			}
 			return nil
 		}
-		err = store.Upload(ctx, m.st, key, src, size, meta)
-	}
-	var stored store.Attrs
-	if err == nil {
-		stored, err = m.st.Head(ctx, key)
+		stored, err = store.Upload(ctx, m.st, key, src, size, meta)
 	}
 	if err == nil {
 		for _, k := range deleteAfter {

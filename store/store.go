@@ -107,8 +107,8 @@ type Store interface {
 
 	// Put stores body (size bytes) as key, encrypted with our key, with the
 	// user metadata meta (names without x-amz-meta-). The answer must echo
-	// our key, else ErrNoEcho.
-	Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error
+	// our key, else ErrNoEcho. It returns the new ETag.
+	Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (etag string, err error)
 	// CreateMultipart, UploadPart, CompleteMultipart and AbortMultipart are
 	// a multipart upload; Upload (upload.go) drives them.
 	CreateMultipart(ctx context.Context, key string, meta map[string]string) (uploadID string, err error)

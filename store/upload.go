@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -42,19 +43,25 @@ type Source func(ctx context.Context, off int64, buf []byte) error
 // multipart upload with parts in parallel (memory bounded by uploadMemory)
 // otherwise. A multipart upload that fails is aborted, so no partial
 // object or orphan upload is left; one that completes is proven with a
-// keyed HEAD (its answer must show our key and the full size).
-func Upload(ctx context.Context, st Store, key string, src Source, size int64, meta map[string]string) error {
+// keyed HEAD (its answer must show our key and the full size). It returns
+// the stored object's attributes.
+func Upload(ctx context.Context, st Store, key string, src Source, size int64, meta map[string]string) (Attrs, error) {
 	ps := PartSize(size)
 	if size <= ps {
 		buf := make([]byte, size)
 		if err := src(ctx, 0, buf); err != nil {
-			return err
+			return Attrs{}, err
 		}
-		return st.Put(ctx, key, bytes.NewReader(buf), size, meta)
+		etag, err := st.Put(ctx, key, bytes.NewReader(buf), size, meta)
+		if err != nil {
+			return Attrs{}, err
+		}
+		// The PUT's answer echoed our key (Put checks): no HEAD needed.
+		return Attrs{Size: size, ETag: etag, LastModified: time.Now(), Meta: meta, Encryption: EncOurs}, nil
 	}
 	id, err := st.CreateMultipart(ctx, key, meta)
 	if err != nil {
-		return err
+		return Attrs{}, err
 	}
 	n := int((size + ps - 1) / ps)
 	parts := make([]Part, n)
@@ -74,28 +81,29 @@ func Upload(ctx context.Context, st Store, key string, src Source, size int64, m
 	}
 	if err := g.Wait(); err != nil {
 		_ = st.AbortMultipart(context.WithoutCancel(ctx), key, id)
-		return err
+		return Attrs{}, err
 	}
 	if err := st.CompleteMultipart(ctx, key, id, parts); err != nil {
 		_ = st.AbortMultipart(context.WithoutCancel(ctx), key, id)
-		return err
+		return Attrs{}, err
 	}
 	return Verify(ctx, st, key, size)
 }
 
-// Verify proves that key is stored with our key and has size bytes.
-func Verify(ctx context.Context, st Store, key string, size int64) error {
+// Verify proves that key is stored with our key and has size bytes, and
+// returns its attributes.
+func Verify(ctx context.Context, st Store, key string, size int64) (Attrs, error) {
 	a, err := st.Head(ctx, key)
 	if err != nil {
-		return fmt.Errorf("checking %s after upload: %w", quote(key), err)
+		return Attrs{}, fmt.Errorf("checking %s after upload: %w", quote(key), err)
 	}
 	if a.Encryption != EncOurs {
-		return fmt.Errorf("checking %s after upload: %w: stored as %s", quote(key), ErrNoEcho, a.Encryption)
+		return Attrs{}, fmt.Errorf("checking %s after upload: %w: stored as %s", quote(key), ErrNoEcho, a.Encryption)
 	}
 	if a.Size != size {
-		return fmt.Errorf("checking %s after upload: %d bytes stored, %d sent", quote(key), a.Size, size)
+		return Attrs{}, fmt.Errorf("checking %s after upload: %d bytes stored, %d sent", quote(key), a.Size, size)
 	}
-	return nil
+	return a, nil
 }
 
 // Copier copies objects on the server, falling back from CopyObject to a
@@ -121,15 +129,15 @@ func NewCopier(st Store, log *slog.Logger) *Copier {
 // Copy makes dst a copy of src (size bytes; srcPlain if src is stored
 // without SSE-C) with the metadata meta, encrypted with our key. src and
 // dst may be the same key: that changes the metadata. nil meta keeps the
-// source's.
-func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain bool, meta map[string]string) error {
+// source's. It returns the copy's attributes.
+func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain bool, meta map[string]string) (Attrs, error) {
 	if size <= maxCopyObject && !c.noCopy.Load() {
 		err := c.st.Copy(ctx, src, dst, srcPlain, meta)
 		if err == nil {
 			return Verify(ctx, c.st, dst, size)
 		}
 		if !errors.Is(err, ErrNotImplemented) {
-			return err
+			return Attrs{}, err
 		}
 		c.noCopy.Store(true)
 		c.logNoCopy.Do(func() {
@@ -139,7 +147,7 @@ func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain
 	if meta == nil { // the fallbacks write the metadata themselves
 		a, err := c.st.Head(ctx, src)
 		if err != nil {
-			return err
+			return Attrs{}, err
 		}
 		meta = a.Meta
 	}
@@ -149,7 +157,7 @@ func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain
 			return Verify(ctx, c.st, dst, size)
 		}
 		if !errors.Is(err, ErrNotImplemented) {
-			return err
+			return Attrs{}, err
 		}
 		c.noPartCopy.Store(true)
 		c.logNoPartCp.Do(func() {

@@ -63,18 +63,18 @@ func (s *S3) writeErr(err error, what string) error {
 	return classify(err, what)
 }
 
-func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error {
+func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (string, error) {
 	ctx, cancel := s.timeout(ctx, s.cfg.Timeout+sizeTime(size))
 	defer cancel()
 	ctx, x := withOp(ctx, opData)
 	what := "upload " + quote(key)
-	_, err := s.core.PutObject(ctx, s.cfg.Bucket, key, body, size, "", "", minio.PutObjectOptions{
+	info, err := s.core.PutObject(ctx, s.cfg.Bucket, key, body, size, "", "", minio.PutObjectOptions{
 		ServerSideEncryption: s.sse, UserMetadata: metaHeaders(meta), DisableContentSha256: true,
 	})
 	if err != nil {
-		return s.writeErr(err, what)
+		return "", s.writeErr(err, what)
 	}
-	return s.uploadEcho(x, what)
+	return info.ETag, s.uploadEcho(x, what)
 }
 
 func (s *S3) CreateMultipart(ctx context.Context, key string, meta map[string]string) (string, error) {
@@ -88,7 +88,9 @@ func (s *S3) CreateMultipart(ctx context.Context, key string, meta map[string]st
 	if err != nil {
 		return "", s.writeErr(err, what)
 	}
-	if err := s.uploadEcho(x, what); err != nil {
+	// MinIO's answer to CreateMultipartUpload carries no echo; each part's
+	// answer must, and the keyed HEAD after completion proves the object.
+	if err := s.copyEcho(x, what); err != nil {
 		_ = s.AbortMultipart(context.WithoutCancel(ctx), key, id)
 		return "", err
 	}
@@ -178,8 +180,9 @@ func (s *S3) Copy(ctx context.Context, src, dst string, srcPlain bool, meta map[
 	return s.copyEcho(x, what)
 }
 
-// copyEcho accepts a copy answer without an echo (MinIO sends none) but
-// not one echoing another key. Copier proves every copy with a keyed HEAD.
+// copyEcho accepts an answer without an echo (MinIO sends none to copies
+// and to CreateMultipartUpload) but not one echoing another key. Those
+// objects are proven afterwards with a keyed HEAD.
 func (s *S3) copyEcho(x *exchange, what string) error {
 	if algo, md5 := x.echo(); algo == "" && md5 == "" {
 		return nil

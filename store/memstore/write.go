@@ -24,21 +24,21 @@ type upload struct {
 	parts map[int][]byte
 }
 
-func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error {
+func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (string, error) {
 	data, err := io.ReadAll(io.LimitReader(body, size))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if int64(len(data)) != size {
-		return fmt.Errorf("put %q: body of %d bytes, announced %d", key, len(data), size)
+		return "", fmt.Errorf("put %q: body of %d bytes, announced %d", key, len(data), size)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.recordLocked("put", key, s.keyMD5); err != nil {
-		return err
+		return "", err
 	}
 	s.putLocked(key, data, meta, s.keyMD5)
-	return nil
+	return s.objects[key].etag, nil
 }
 
 func (s *Store) putLocked(key string, data []byte, meta map[string]string, keyMD5 string) {
