@@ -53,8 +53,8 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 			// S3 has no extended attributes: ENOSYS makes the kernel stop
 			// asking, and `cp -a` falls back to plain modes.
 			DisableXAttrs: true,
-			Debug:              mo.Debug,
-			Logger:             log.New(slogWriter{f.log}, "", 0),
+			Debug:         mo.Debug,
+			Logger:        log.New(slogWriter{f.log}, "", 0),
 		},
 	}
 	if mo.ReadOnly || f.stage == nil {

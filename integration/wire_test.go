@@ -33,7 +33,7 @@ type exchange struct {
 // crosses the wire, so the test does not rely on ssecfs's own account.
 type recorder struct {
 	URL   string
-	close func() // stops the proxy: the network is gone
+	close func()        // stops the proxy: the network is gone
 	delay time.Duration // added before each request is forwarded, like a distant server
 	mu    sync.Mutex
 	log   []exchange
