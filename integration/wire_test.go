@@ -24,6 +24,8 @@ type exchange struct {
 	method, path, query string
 	keyMD5              string // the key-MD5 header of the request
 	keyed               bool   // the key header itself was present
+	copyFrom            string // x-amz-copy-source: a server-side copy
+	copyKeyed           bool   // the copy source's key header was present
 	status              int
 	echoAlgo, echoMD5   string
 }
@@ -82,8 +84,10 @@ func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	}
 	x := exchange{
 		method: req.Method, path: req.URL.Path, query: req.URL.RawQuery,
-		keyMD5: req.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key-Md5"),
-		keyed:  req.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key") != "",
+		keyMD5:    req.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key-Md5"),
+		keyed:     req.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key") != "",
+		copyFrom:  req.Header.Get("X-Amz-Copy-Source"),
+		copyKeyed: req.Header.Get("X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key") != "",
 	}
 	resp, err := rt.next.RoundTrip(req)
 	if resp != nil {
@@ -103,11 +107,20 @@ func (r *recorder) exchanges() []exchange {
 	return append([]exchange(nil), r.log...)
 }
 
-// touchesObject says whether a request reads or writes an object (as
-// opposed to listing a bucket): path-style /bucket/key with a key.
+// touchesObject says whether a request reads or writes an object's data
+// or metadata (as opposed to listing a bucket, deleting, or aborting an
+// upload): path-style /bucket/key with a key.
 func touchesObject(x exchange) bool {
 	_, key, _ := strings.Cut(strings.TrimPrefix(x.path, "/"), "/")
-	return key != "" && !strings.Contains(x.query, "list-type") && x.query != "location="
+	return key != "" && !strings.Contains(x.query, "list-type") && x.query != "location=" && x.method != "DELETE"
+}
+
+// mustEcho says whether a successful answer to x must echo the key:
+// reads, PUTs and parts. MinIO echoes neither CreateMultipartUpload nor
+// copies, RGW not CompleteMultipartUpload; ssecfs proves those objects
+// with a keyed HEAD afterwards, which is checked here like any HEAD.
+func mustEcho(x exchange) bool {
+	return x.status/100 == 2 && x.method != "POST" && x.copyFrom == ""
 }
 
 func TestEveryDataRequestOnTheWireCarriesTheKey(t *testing.T) {
@@ -119,14 +132,27 @@ func TestEveryDataRequestOnTheWireCarriesTheKey(t *testing.T) {
 		files := writeTree(t, src, false)
 		s.aws(t, append([]string{"s3", "sync", src, "s3://" + b + "/"}, sse(secret)...)...)
 		rec := newRecorder(t, s)
-		m := s.mount(t, b, "--endpoint", rec.URL) // the later --endpoint wins
+		m := s.mount(t, b, "--endpoint", rec.URL, "--write-back", "0") // the later --endpoint wins
 		for name, data := range files {
 			got, err := fileSum(t, filepath.Join(m.dir, name))
 			if err != nil || got != sum(data) {
 				t.Errorf("%s: %v or bytes differ", name, err)
 			}
 		}
-		objectRequests := 0
+		// Writes of every kind: a multipart upload, a PUT, a folder marker,
+		// copies for chmod and rename of uploaded files.
+		os.WriteFile(filepath.Join(m.dir, "multipart.bin"), random(t, 20<<20), 0o644)
+		os.WriteFile(filepath.Join(m.dir, "small.txt"), []byte("small"), 0o644)
+		os.Mkdir(filepath.Join(m.dir, "folder"), 0o755)
+		if err := os.Chmod(filepath.Join(m.dir, "tiny.txt"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(m.dir, "one-mib.bin"), filepath.Join(m.dir, "renamed.bin")); err != nil {
+			t.Fatal(err)
+		}
+		m.unmount(t)
+
+		objectRequests, creates, completes, copies := 0, 0, 0, 0
 		for _, x := range rec.exchanges() {
 			if !touchesObject(x) {
 				continue
@@ -135,15 +161,29 @@ func TestEveryDataRequestOnTheWireCarriesTheKey(t *testing.T) {
 			if !x.keyed || x.keyMD5 != ourMD5 {
 				t.Errorf("%s %s?%s went without our key (key-MD5 %q)", x.method, x.path, x.query, x.keyMD5)
 			}
-			if x.status/100 == 2 && (x.echoAlgo != "AES256" || x.echoMD5 != ourMD5) {
+			if x.copyFrom != "" {
+				copies++
+				if !x.copyKeyed {
+					t.Errorf("copy %s from %s went without the source's key", x.path, x.copyFrom)
+				}
+			}
+			if x.method == "POST" && strings.Contains(x.query, "uploads") {
+				creates++
+			}
+			if x.method == "POST" && strings.Contains(x.query, "uploadId") {
+				completes++
+			}
+			if mustEcho(x) && (x.echoAlgo != "AES256" || x.echoMD5 != ourMD5) {
 				t.Errorf("%s %s answered %d without the SSE-C echo (%q, %q)", x.method, x.path, x.status, x.echoAlgo, x.echoMD5)
 			}
 		}
-		// HEADs for metadata and ranged GETs for every file at least.
-		if objectRequests < 2*len(files) {
-			t.Fatalf("only %d object requests recorded for %d files: is the proxy in the path?", objectRequests, len(files))
+		if objectRequests < 2*len(files) || creates == 0 || completes == 0 || copies == 0 {
+			t.Fatalf("%d object requests, %d multipart starts, %d completions, %d copies: is the proxy in the path?",
+				objectRequests, creates, completes, copies)
 		}
-		t.Logf("%d exchanges, %d touching objects, all keyed and echoed", len(rec.exchanges()), objectRequests)
+		s.assertAllEncrypted(t, b)
+		t.Logf("%d exchanges, %d touching objects (%d copies, %d multipart uploads), all keyed; answers echoed",
+			len(rec.exchanges()), objectRequests, copies, completes)
 	})
 }
 
