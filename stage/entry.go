@@ -167,6 +167,7 @@ func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 		e.size = max(e.size, off+int64(n))
 		e.gen++
 	}
+	e.attrs.Mtime = time.Now() // as write(2) does; a later utimes wins
 	return n, nil
 }
 
@@ -223,6 +224,9 @@ func (e *Entry) Truncate(ctx context.Context, size int64) error {
 			}
 		}
 		e.baseLimit = min(e.baseLimit, size)
+	}
+	if size != e.size {
+		e.attrs.Mtime = time.Now()
 	}
 	e.size = size
 	e.gen++
