@@ -48,7 +48,7 @@ func startDaemon(c *mountConfig, key *keys.Key) int {
 	}
 	args := append([]string{"mount", "--log-file", logPath}, c.args...)
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd.Env = append(daemonEnviron(), daemonEnv+"=1")
 	cmd.ExtraFiles = []*os.File{keyR, statusW}
 	cmd.Stderr = logf // a crash's stack trace lands in the log
 	cmd.Dir = "/"
@@ -84,6 +84,19 @@ func startDaemon(c *mountConfig, key *keys.Key) int {
 	}
 	_ = cmd.Wait()
 	return 1
+}
+
+// daemonEnviron is the environment the daemon inherits: without the
+// OpenStack credentials (OS_PASSWORD, an application credential secret),
+// which it never needs, since the key reaches it on a pipe.
+func daemonEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // runDaemon is the background process: key from fd 3, readiness to fd 4.

@@ -16,17 +16,19 @@ Usage:
   ssecfs mount [options] BUCKET[/PREFIX] MOUNTPOINT   mount (see ssecfs mount --help)
   ssecfs umount [-z] MOUNTPOINT                       upload what waits, then unmount
   ssecfs status MOUNTPOINT                            list files waiting for upload
+  ssecfs key create | check                           make a key in Barbican; test a key
   ssecfs version                                      print the version
 
 The key is the same 32-character secret that aws, rclone and mc take with
---sse-c-key, --s3-sse-customer-key or --encrypt-key. It is read from a file
-or a variable, never from the command line:
+--sse-c-key, --s3-sse-customer-key or --encrypt-key. It comes from
+OpenStack Barbican, a file or a variable, never from the command line:
 
-  pwgen 32 1 > ~/.config/ssecfs/key && chmod 600 ~/.config/ssecfs/key
-  ssecfs mount --endpoint https://s3.example.net --key-file ~/.config/ssecfs/key \
-      my-backups ~/backups
+  ssecfs mount --os-cloud mycloud --barbican-secret "$secret_href" \
+      --endpoint https://s3.example.net my-backups ~/backups
   ls ~/backups
   ssecfs umount ~/backups
+
+  (or --key-file ~/.config/ssecfs/key, a file only you can read)
 `
 
 func main() {
@@ -42,6 +44,8 @@ func main() {
 		code = runUmount(args)
 	case "status":
 		code = runStatus(args)
+	case "key":
+		code = runKey(args)
 	case "version", "--version", "-V":
 		fmt.Println("ssecfs", version)
 	case "help", "--help", "-h":

@@ -28,14 +28,9 @@ import (
 
 type mountConfig struct {
 	bucket, prefix, mountpoint string
-
-	endpoint, region, profile, caFile string
-	allowHTTP                         bool
-	timeout                           time.Duration
-	retries                           int
-
-	keyFile, keyEnv string
-	noKeyCheck      bool
+	s3Options
+	keySource
+	noKeyCheck bool
 
 	foreground bool
 	readOnly   bool
@@ -65,8 +60,10 @@ until "ssecfs umount MOUNTPOINT". Options may come before or after the
 arguments.
 
 The key (the 32-character secret, or base64 of 32 bytes) comes from:
-  --key-file FILE    a file holding the key; "-" reads standard input
-  --key-env VAR      an environment variable holding the key
+  --barbican-secret HREF  OpenStack Barbican, logging in with clouds.yaml
+                          (--os-cloud, OS_CLOUD) or the OS_* variables
+  --key-file FILE         a file holding the key; "-" reads standard input
+  --key-env VAR           an environment variable holding the key
 There is no option that takes the key itself: it would show in ps.
 
 Server and credentials work as for "aws s3": AWS_ACCESS_KEY_ID and
@@ -80,15 +77,8 @@ func parseMount(args []string) (*mountConfig, error) {
 	c := &mountConfig{args: args, uid: os.Getuid(), gid: os.Getgid()}
 	f := flag.NewFlagSet("mount", flag.ContinueOnError)
 	f.SetOutput(io.Discard) // errors are reported by the caller, in one line
-	f.StringVar(&c.endpoint, "endpoint", "", "S3 endpoint `URL` (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS)")
-	f.StringVar(&c.region, "region", "", "region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's, else us-east-1)")
-	f.StringVar(&c.profile, "profile", "", "AWS profile name (default: $AWS_PROFILE, else \"default\")")
-	f.StringVar(&c.caFile, "ca-file", "", "extra CA certificates (PEM) to trust (default: $AWS_CA_BUNDLE)")
-	f.BoolVar(&c.allowHTTP, "allow-http", false, "allow a plain-HTTP endpoint; the key then crosses the network in clear: loopback tests only")
-	f.DurationVar(&c.timeout, "timeout", 60*time.Second, "give up on one request after this long")
-	f.IntVar(&c.retries, "retries", 4, "retries of a failed request (network errors, 5xx), with backoff")
-	f.StringVar(&c.keyFile, "key-file", "", "read the key from `FILE` (\"-\": standard input)")
-	f.StringVar(&c.keyEnv, "key-env", "", "read the key from environment variable `VAR`")
+	c.s3Options.add(f)
+	c.keySource.add(f)
 	f.BoolVar(&c.noKeyCheck, "no-key-check", false, "mount even if the key opens none of the objects sampled at mount time")
 	f.BoolVar(&c.foreground, "foreground", false, "stay in the foreground; log to standard error")
 	f.BoolVar(&c.foreground, "f", false, "short for --foreground")
@@ -123,22 +113,16 @@ func parseMount(args []string) (*mountConfig, error) {
 	if len(pos) != 2 {
 		return nil, errors.New("expected BUCKET[/PREFIX] and MOUNTPOINT")
 	}
-	target := strings.TrimPrefix(pos[0], "s3://")
-	c.bucket, c.prefix, _ = strings.Cut(target, "/")
-	if c.bucket == "" {
-		return nil, fmt.Errorf("no bucket in %q", pos[0])
-	}
-	if c.prefix = strings.Trim(c.prefix, "/"); c.prefix != "" {
-		c.prefix += "/"
+	if c.bucket, c.prefix, err = parseTarget(pos[0]); err != nil {
+		return nil, err
 	}
 	if c.mountpoint, err = filepath.Abs(pos[1]); err != nil {
 		return nil, err
 	}
-	if c.keyFile == "" && c.keyEnv == "" && os.Getenv(daemonEnv) == "" {
-		return nil, errors.New("no key: give --key-file FILE or --key-env VAR")
-	}
-	if c.keyFile != "" && c.keyEnv != "" {
-		return nil, errors.New("give only one of --key-file and --key-env")
+	if os.Getenv(daemonEnv) == "" {
+		if err := c.keySource.check(); err != nil {
+			return nil, err
+		}
 	}
 	if c.readAhead > c.cacheSize/2 {
 		return nil, fmt.Errorf("--read-ahead %s must be at most half of --cache-size %s", formatSize(c.readAhead), formatSize(c.cacheSize))
@@ -196,7 +180,7 @@ func runMount(args []string) int {
 		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
 		return 1
 	}
-	key, err := readKey(c)
+	key, err := c.keySource.read()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
 		return 1
@@ -220,14 +204,6 @@ func runMount(args []string) int {
 			fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
 		}
 	})
-}
-
-func readKey(c *mountConfig) (*keys.Key, error) {
-	warn := func(msg string) { fmt.Fprintln(os.Stderr, "ssecfs: warning:", msg) }
-	if c.keyEnv != "" {
-		return keys.FromEnv(c.keyEnv)
-	}
-	return keys.FromFile(c.keyFile, warn)
 }
 
 func checkMountpoint(mp string) error {
@@ -296,10 +272,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 		ready(err)
 		return 1
 	}
-	st, err := store.New(store.Config{
-		Bucket: c.bucket, Endpoint: c.endpoint, Region: c.region, Profile: c.profile, CAFile: c.caFile,
-		AllowHTTP: c.allowHTTP, Timeout: c.timeout, MaxRetries: c.retries, Key: key, Log: log, Trace: c.trace,
-	})
+	st, err := c.s3Options.store(c.bucket, key, log, c.trace)
 	if err != nil {
 		return fail(err)
 	}
