@@ -1,0 +1,106 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Status is the state of one file waiting for upload.
+type Status struct {
+	Key    string
+	Size   int64
+	Failed string
+}
+
+// Pending lists the files not yet in the bucket.
+func (m *Manager) Pending() []Status {
+	m.mu.Lock()
+	entries := make([]*Entry, 0, len(m.byKey))
+	for _, e := range m.byKey {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
+	var out []Status
+	for _, e := range entries {
+		e.mu.Lock()
+		if e.gen != e.cleanGen {
+			s := Status{Key: e.key, Size: e.size}
+			if e.failed != nil {
+				s.Failed = e.failed.Error()
+			}
+			out = append(out, s)
+		}
+		e.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// ErrNotDrained: files remain in the journal after a drain.
+var ErrNotDrained = errors.New("files could not be uploaded and remain in the journal")
+
+// Drain uploads everything now, ignoring the window, retrying failures
+// once more each, and waits. It returns ErrNotDrained listing what is left.
+func (m *Manager) Drain(ctx context.Context) error {
+	m.mu.Lock()
+	m.draining = true
+	m.mu.Unlock()
+	for _, e := range m.Under("") {
+		e.mu.Lock()
+		e.attempts = 0
+		e.queued = e.gen != e.cleanGen
+		e.mu.Unlock()
+	}
+	m.poke()
+	for {
+		left := m.Pending()
+		m.mu.Lock()
+		busy := m.running > 0
+		m.mu.Unlock()
+		stuck := 0
+		for _, s := range left {
+			e := m.Lookup(s.Key)
+			if e == nil {
+				continue
+			}
+			e.mu.Lock()
+			if !e.queued && e.failed != nil || e.writers > 0 {
+				stuck++
+			}
+			e.mu.Unlock()
+		}
+		if len(left) == 0 || (!busy && stuck == len(left)) {
+			if len(left) == 0 {
+				return nil
+			}
+			var names []string
+			for _, s := range left {
+				names = append(names, fmt.Sprintf("%q (%s)", s.Key, s.Failed))
+			}
+			return fmt.Errorf("%w: %s", ErrNotDrained, strings.Join(names, ", "))
+		}
+		if err := m.waitChange(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// waitChange waits until an upload ends or ctx is done.
+func (m *Manager) waitChange(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		m.changed.Broadcast()
+		m.mu.Unlock()
+	})
+	defer stop()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	m.changed.Wait()
+	return ctx.Err()
+}
