@@ -57,6 +57,9 @@ type Manager struct {
 	used     int64             // spool bytes in use; guarded by mu
 	draining bool              // upload everything now; guarded by mu
 	changed  *sync.Cond        // signalled when an upload ends; uses mu
+	// big admits one multipart upload at a time: each already sends its
+	// parts in parallel, and their buffers bound the daemon's memory.
+	big      chan struct{}
 	wake     chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
@@ -96,6 +99,7 @@ func Open(cfg Config) (*Manager, error) {
 		cfg: cfg, dir: cfg.Dir, seal: seal, st: cfg.Store, copier: store.NewCopier(cfg.Store, cfg.Log),
 		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		big:  make(chan struct{}, 1),
 	}
 	m.changed = sync.NewCond(&m.mu)
 	if err := m.recover(); err != nil {
@@ -454,7 +458,13 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 			}
 			return nil
 		}
-		stored, err = store.Upload(ctx, m.st, key, src, size, meta)
+		if size > store.MinPartSize {
+			m.big <- struct{}{}
+			stored, err = store.Upload(ctx, m.st, key, src, size, meta)
+			<-m.big
+		} else {
+			stored, err = store.Upload(ctx, m.st, key, src, size, meta)
+		}
 	}
 	if err == nil {
 		for _, k := range deleteAfter {
