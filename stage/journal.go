@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +112,58 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// A multipart upload in flight is noted in ID.mpu (sealed: key and upload
+// ID) until it completes or is aborted. If the daemon dies in between, the
+// next start aborts it, so no incomplete upload is left in the bucket.
+type mpuRecord struct {
+	Key      string `json:"key"`
+	UploadID string `json:"upload_id"`
+}
+
+// trackUpload notes an upload in flight and returns the note's name.
+func (m *Manager) trackUpload(key, uploadID string) string {
+	id := newID()
+	plain, _ := json.Marshal(mpuRecord{Key: key, UploadID: uploadID})
+	sealed := m.seal.seal(nil, plain, []byte("mpu:"+id))
+	if err := writeSync(filepath.Join(m.dir, id+".mpu"), sealed); err != nil {
+		m.log.Warn("journal: cannot note a multipart upload; a crash would leave it in the bucket", "key", key, "err", err)
+		return ""
+	}
+	return id
+}
+
+func (m *Manager) untrackUpload(id string) {
+	if id != "" {
+		os.Remove(filepath.Join(m.dir, id+".mpu"))
+	}
+}
+
+// abortLeftUploads aborts the uploads a dead daemon left in flight.
+func (m *Manager) abortLeftUploads(ids []string) {
+	for _, id := range ids {
+		path := filepath.Join(m.dir, id+".mpu")
+		sealed, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		plain, err := m.seal.open(nil, sealed, []byte("mpu:"+id))
+		var r mpuRecord
+		if err != nil || json.Unmarshal(plain, &r) != nil {
+			m.log.Warn("journal: unreadable note of a multipart upload left in place", "file", path)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = m.st.AbortMultipart(ctx, r.Key, r.UploadID)
+		cancel()
+		if err != nil {
+			m.log.Warn("could not abort a multipart upload left by a crash; `ssecfs uploads --abort` can", "key", r.Key, "err", err)
+			continue
+		}
+		m.log.Info("aborted a multipart upload left by a crash", "key", r.Key)
+		os.Remove(path)
+	}
+}
+
 // removeFiles deletes an entry's journal files.
 func (m *Manager) removeFiles(id string) {
 	os.Remove(m.recPath(id))
@@ -126,6 +179,13 @@ func (m *Manager) recover() error {
 	if err != nil {
 		return err
 	}
+	var mpus []string
+	for _, d := range names {
+		if id, ok := strings.CutSuffix(d.Name(), ".mpu"); ok {
+			mpus = append(mpus, id)
+		}
+	}
+	m.abortLeftUploads(mpus)
 	withRecord := map[string]bool{}
 	for _, d := range names {
 		id, ok := strings.CutSuffix(d.Name(), ".rec")

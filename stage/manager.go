@@ -460,10 +460,12 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 		}
 		if size > store.MinPartSize {
 			m.big <- struct{}{}
-			stored, err = store.Upload(ctx, m.st, key, src, size, meta)
+			var mpu string
+			stored, err = store.Upload(ctx, m.st, key, src, size, meta, func(id string) { mpu = m.trackUpload(key, id) })
+			m.untrackUpload(mpu)
 			<-m.big
 		} else {
-			stored, err = store.Upload(ctx, m.st, key, src, size, meta)
+			stored, err = store.Upload(ctx, m.st, key, src, size, meta, nil)
 		}
 	}
 	if err == nil {

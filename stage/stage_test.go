@@ -324,3 +324,39 @@ func TestMetadataChangeOfUploadedObjectFallsBackWhenCopyIsRefused(t *testing.T) 
 		t.Fatalf("%q %v %v", data, meta, enc)
 	}
 }
+
+func TestMultipartUploadLeftByACrashIsAborted(t *testing.T) {
+	m := memstore.New(ours)
+	dir := t.TempDir()
+	mgr := open(t, dir, m, 0)
+	// What a daemon killed between CreateMultipartUpload and its completion
+	// leaves: the upload in the bucket, its note in the journal.
+	id, err := m.CreateMultipart(ctx, "big", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr.trackUpload("big", id)
+	mgr.Close()
+	if m.Uploads() != 1 {
+		t.Fatalf("%d uploads open", m.Uploads())
+	}
+	m2 := open(t, dir, m, time.Hour)
+	defer m2.Close()
+	if m.Uploads() != 0 {
+		t.Fatal("the multipart upload of the dead run is still open")
+	}
+	if notes, _ := filepath.Glob(filepath.Join(dir, "*.mpu")); len(notes) != 0 {
+		t.Fatalf("notes left: %v", notes)
+	}
+}
+
+func TestFinishedUploadsLeaveNoNote(t *testing.T) {
+	m := memstore.New(ours)
+	dir := t.TempDir()
+	mgr := open(t, dir, m, 0)
+	defer mgr.Close()
+	writeFile(t, mgr, "big", bytes.Repeat([]byte("y"), 20<<20))
+	if notes, _ := filepath.Glob(filepath.Join(dir, "*.mpu")); len(notes) != 0 || m.Uploads() != 0 {
+		t.Fatalf("notes %v, uploads %d", notes, m.Uploads())
+	}
+}

@@ -3,7 +3,6 @@ package store
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -105,9 +104,6 @@ func resolve(c Config) (*resolved, error) {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
-	}
-	if c.Key == nil {
-		return nil, errors.New("no SSE-C key")
 	}
 	u, err := url.Parse(c.Endpoint)
 	if err != nil || u.Host == "" {

@@ -49,11 +49,16 @@ func New(c Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", r.Endpoint, err)
 	}
-	sse, err := encrypt.NewSSEC(r.Key.Bytes())
-	if err != nil {
-		return nil, err
+	s := &S3{cfg: r, mc: mc, core: minio.Core{Client: mc}}
+	// Without a key (listing incomplete uploads) every data request is
+	// refused by the guard before it is sent.
+	if r.Key != nil {
+		if s.sse, err = encrypt.NewSSEC(r.Key.Bytes()); err != nil {
+			return nil, err
+		}
+		s.keyMD5 = r.Key.MD5()
 	}
-	return &S3{cfg: r, mc: mc, core: minio.Core{Client: mc}, sse: sse, keyMD5: r.Key.MD5()}, nil
+	return s, nil
 }
 
 // Endpoint is the URL in use, for messages.

@@ -123,4 +123,13 @@ type Store interface {
 	CopyPart(ctx context.Context, src, dst, uploadID string, n int, off, length int64, srcPlain bool) (Part, error)
 	// Delete removes key; a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// ListUploads lists the multipart uploads under prefix that were
+	// neither completed nor aborted.
+	ListUploads(ctx context.Context, prefix string) ([]PendingUpload, error)
+}
+
+// PendingUpload is an incomplete multipart upload.
+type PendingUpload struct {
+	Key, ID   string
+	Initiated time.Time
 }

@@ -44,8 +44,10 @@ type Source func(ctx context.Context, off int64, buf []byte) error
 // otherwise. A multipart upload that fails is aborted, so no partial
 // object or orphan upload is left; one that completes is proven with a
 // keyed HEAD (its answer must show our key and the full size). It returns
-// the stored object's attributes.
-func Upload(ctx context.Context, st Store, key string, src Source, size int64, meta map[string]string) (Attrs, error) {
+// the stored object's attributes. started, if not nil, learns the ID of a
+// multipart upload before its parts are sent, so that a crash can be
+// cleaned up after.
+func Upload(ctx context.Context, st Store, key string, src Source, size int64, meta map[string]string, started func(uploadID string)) (Attrs, error) {
 	ps := PartSize(size)
 	if size <= ps {
 		buf := make([]byte, size)
@@ -62,6 +64,9 @@ func Upload(ctx context.Context, st Store, key string, src Source, size int64, m
 	id, err := st.CreateMultipart(ctx, key, meta)
 	if err != nil {
 		return Attrs{}, err
+	}
+	if started != nil {
+		started(id)
 	}
 	n := int((size + ps - 1) / ps)
 	parts := make([]Part, n)
@@ -170,7 +175,7 @@ func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain
 		_, err := c.st.ReadRange(ctx, src, Range{Offset: off, Plaintext: srcPlain}, buf)
 		return err
 	}
-	return Upload(ctx, c.st, dst, read, size, meta)
+	return Upload(ctx, c.st, dst, read, size, meta, nil)
 }
 
 // partCopy copies with UploadPartCopy, parts of up to 1 GiB in parallel.

@@ -219,6 +219,27 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+func (s *S3) ListUploads(ctx context.Context, prefix string) ([]PendingUpload, error) {
+	ctx, cancel := s.timeout(ctx, 10*s.cfg.Timeout)
+	defer cancel()
+	ctx, _ = withOp(ctx, opBucket)
+	var out []PendingUpload
+	keyMarker, idMarker := "", ""
+	for {
+		r, err := s.core.ListMultipartUploads(ctx, s.cfg.Bucket, prefix, keyMarker, idMarker, "", 1000)
+		if err != nil {
+			return nil, classify(err, "list multipart uploads")
+		}
+		for _, u := range r.Uploads {
+			out = append(out, PendingUpload{Key: u.Key, ID: u.UploadID, Initiated: u.Initiated})
+		}
+		if !r.IsTruncated {
+			return out, nil
+		}
+		keyMarker, idMarker = r.NextKeyMarker, r.NextUploadIDMarker
+	}
+}
+
 // sizeTime is extra time allowed for sending size bytes, at a pessimistic
 // 1 MiB/s, so that a large part is not cut by the per-request timeout.
 func sizeTime(size int64) time.Duration {

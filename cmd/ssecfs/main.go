@@ -17,6 +17,7 @@ Usage:
   ssecfs umount [-z] MOUNTPOINT                       upload what waits, then unmount
   ssecfs status MOUNTPOINT                            list files waiting for upload
   ssecfs key create | check                           make a key in Barbican; test a key
+  ssecfs uploads [--abort] BUCKET[/PREFIX]            list or abort incomplete multipart uploads
   ssecfs version                                      print the version
 
 The key is the same 32-character secret that aws, rclone and mc take with
@@ -46,6 +47,8 @@ func main() {
 		code = runStatus(args)
 	case "key":
 		code = runKey(args)
+	case "uploads":
+		code = runUploads(args)
 	case "version", "--version", "-V":
 		fmt.Println("ssecfs", version)
 	case "help", "--help", "-h":

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/ssecfs/ssecfs/store"
 )
@@ -111,6 +112,18 @@ func (s *Store) AbortMultipart(ctx context.Context, key, uploadID string) error 
 	}
 	delete(s.uploads, uploadID)
 	return nil
+}
+
+func (s *Store) ListUploads(ctx context.Context, prefix string) ([]store.PendingUpload, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.PendingUpload
+	for id, u := range s.uploads {
+		if strings.HasPrefix(u.key, prefix) {
+			out = append(out, store.PendingUpload{Key: u.key, ID: id})
+		}
+	}
+	return out, nil
 }
 
 // Uploads is the number of multipart uploads neither completed nor aborted.
