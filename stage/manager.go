@@ -59,11 +59,11 @@ type Manager struct {
 	changed  *sync.Cond        // signalled when an upload ends; uses mu
 	// big admits one multipart upload at a time: each already sends its
 	// parts in parallel, and their buffers bound the daemon's memory.
-	big      chan struct{}
-	wake     chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
-	running  int // uploads in flight; guarded by mu
+	big     chan struct{}
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	running int // uploads in flight; guarded by mu
 }
 
 // Open takes the journal folder's lock, resumes what a previous run left,
@@ -99,7 +99,7 @@ func Open(cfg Config) (*Manager, error) {
 		cfg: cfg, dir: cfg.Dir, seal: seal, st: cfg.Store, copier: store.NewCopier(cfg.Store, cfg.Log),
 		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		big:  make(chan struct{}, 1),
+		big: make(chan struct{}, 1),
 	}
 	m.changed = sync.NewCond(&m.mu)
 	if err := m.recover(); err != nil {
