@@ -283,6 +283,11 @@ func (e *Entry) Sync(ctx context.Context) error {
 func (e *Entry) Release(writer bool) {
 	e.mu.Lock()
 	e.hold(writer, -1)
+	if e.dropped {
+		e.m.closeDroppedLocked(e)
+		e.mu.Unlock()
+		return
+	}
 	e.mu.Unlock()
 	e.m.schedule(e)
 }

@@ -234,6 +234,16 @@ func (m *Manager) discard(e *Entry) {
 	defer e.upMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	m.closeDroppedLocked(e)
+}
+
+// closeDroppedLocked frees a dropped entry's spool, unless a handle still
+// has the file open (POSIX lets a program use a deleted file it holds);
+// the last Release frees it then.
+func (m *Manager) closeDroppedLocked(e *Entry) {
+	if e.writers+e.readers > 0 {
+		return
+	}
 	if e.f != nil {
 		e.f.Close()
 		e.f = nil

@@ -360,3 +360,24 @@ func TestFinishedUploadsLeaveNoNote(t *testing.T) {
 		t.Fatalf("notes %v, uploads %d", notes, m.Uploads())
 	}
 }
+
+func TestAnOpenFileStaysUsableAfterItsDeletion(t *testing.T) {
+	m := memstore.New(ours)
+	dir := t.TempDir()
+	mgr := open(t, dir, m, time.Hour)
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("f", nil, Attrs{Mtime: mtime}, true)
+	e.WriteAt(ctx, []byte("before"), 0)
+	mgr.Drop(e) // unlink while open
+	if _, err := e.WriteAt(ctx, []byte(" after"), 6); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 12)
+	if n, err := e.ReadAt(ctx, buf, 0); err != nil || string(buf[:n]) != "before after" {
+		t.Fatalf("%q %v", buf[:n], err)
+	}
+	e.Release(true)
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.dat")); len(files) != 0 || len(m.Keys()) != 0 {
+		t.Fatalf("left: %v %v", files, m.Keys())
+	}
+}
