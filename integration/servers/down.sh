@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# down.sh: stop both S3 test servers started by up.sh (only the processes
+# down.sh: stop the test servers started by up.sh (only the processes
 # recorded in their pid files). Data is kept: the next up.sh reuses it.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -7,4 +7,5 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 rc=0
 "$HERE/minio.sh" stop || rc=1
 "$HERE/rgw.sh" stop || rc=1
+"$HERE/openstack.sh" stop || rc=1
 exit $rc

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# install.sh [all|packages|minio]: install what the integration tests need.
+# install.sh [all|packages|openstack|minio]: install what the integration
+# tests need.
 #
-#   packages  Debian packages (Ceph RGW, FUSE, reference clients), /dev/fuse
-#             permissions and the unprivileged test user.
+#   packages  Debian packages (Ceph RGW, Keystone + Barbican, FUSE, reference
+#             clients), /dev/fuse permissions and the unprivileged test user.
+#   openstack only the Debian packages for Keystone and Barbican (openstack.sh).
 #   minio     the MinIO server binary at $STATE/bin/minio, built from the Go
 #             module proxy (MinIO ships no Debian package; it is AGPL and is
 #             only ever run as an external test server, never imported).
@@ -30,23 +32,32 @@ PACKAGES=(
 	openssl curl ca-certificates procps util-linux psmisc passwd rsync
 )
 
+# Keystone and Barbican for openstack.sh, served by waitress (no apache or
+# uwsgi; --no-install-recommends keeps them out), and the CLI to store secrets.
+OPENSTACK_PACKAGES=(
+	python3-keystone python3-barbican python3-barbicanclient python3-openstackclient
+	python3-waitress pwgen
+)
+
 TEST_USER=ssecfs-test
 
+# missing_packages PKG...: those of PKG that are not installed.
 missing_packages() {
 	local p status
-	for p in "${PACKAGES[@]}"; do
+	for p in "$@"; do
 		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 		[ "$status" = installed ] || printf '%s\n' "$p"
 	done
 }
 
-install_packages() {
+# install_debs PKG...: install those of PKG that are missing.
+install_debs() {
 	local missing
-	mapfile -t missing < <(missing_packages)
+	mapfile -t missing < <(missing_packages "$@")
 	if [ ${#missing[@]} -gt 0 ]; then
 		# Two parallel runs would otherwise race for the dpkg lock.
 		lock_or_wait "$STATE/.install.lock"
-		mapfile -t missing < <(missing_packages)
+		mapfile -t missing < <(missing_packages "$@")
 	fi
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing: ${missing[*]}"
@@ -58,6 +69,10 @@ install_packages() {
 		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
 			"${missing[@]}" >/dev/null
 	fi
+}
+
+install_packages() {
+	install_debs "${PACKAGES[@]}" "${OPENSTACK_PACKAGES[@]}"
 	setup_host
 }
 
@@ -125,12 +140,13 @@ main() {
 	mkdir -p "$STATE/bin"
 	case ${1:-all} in
 	packages) install_packages ;;
+	openstack) install_debs "${OPENSTACK_PACKAGES[@]}" ;;
 	minio) install_minio ;;
 	all)
 		install_packages
 		install_minio
 		;;
-	*) die "usage: $0 [all|packages|minio]" ;;
+	*) die "usage: $0 [all|packages|openstack|minio]" ;;
 	esac
 }
 
