@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -68,7 +69,7 @@ func (b Barbican) explain(err error, doing string) error {
 	var (
 		nerr  net.Error
 		uerr  *url.Error
-		noEnd gophercloud.ErrEndpointNotFound
+		noEnd *gophercloud.ErrEndpointNotFound
 	)
 	switch {
 	case gophercloud.ResponseCodeIs(err, http.StatusUnauthorized):
@@ -78,11 +79,21 @@ func (b Barbican) explain(err error, doing string) error {
 	case gophercloud.ResponseCodeIs(err, http.StatusNotFound):
 		return fmt.Errorf("%s: %w; check the href", doing, ErrNoSecret)
 	case errors.As(err, &noEnd):
-		return fmt.Errorf("%s: %w (region %q, interface %q)", doing, ErrNoKeyManager, b.Region, b.Interface)
+		return fmt.Errorf("%s: %w for region %q and interface %q; check --os-region/OS_REGION_NAME and --os-interface",
+			doing, ErrNoKeyManager, firstSet(b.Region, os.Getenv("OS_REGION_NAME")), firstSet(b.Interface, os.Getenv("OS_INTERFACE"), "public"))
 	case errors.As(err, &nerr), errors.As(err, &uerr):
 		return fmt.Errorf("%s: %w: %v", doing, ErrKeystoneUnreachable, err)
 	}
 	return fmt.Errorf("%s: %v", doing, err)
+}
+
+func firstSet(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // FromBarbican fetches the secret's payload and parses it as a key. The
