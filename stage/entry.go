@@ -65,6 +65,9 @@ type Entry struct {
 	failed      error    // last upload failure; sticky until an upload succeeds
 	deleteAfter []string // keys to delete once uploaded (the names before renames)
 	dropped     bool
+	appendOnly  bool    // a new file written front to back so far: it may stream
+	stream      *stream // its upload while it is written (stream.go), or nil
+	mtimeFixed  bool    // writes no longer move the mtime (the stream holds it)
 }
 
 func (e *Entry) slot() int64 { return int64(chunkSize + e.m.seal.overhead()) }
@@ -141,8 +144,17 @@ func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
 // WriteAt writes p at off. A full disk or a full spool is ENOSPC, and
 // nothing of this write is accepted.
 func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	n, err := e.writeAt(ctx, p, off)
+	if err == nil {
+		e.m.pump(e)
+	}
+	return n, err
+}
+
+func (e *Entry) writeAt(ctx context.Context, p []byte, off int64) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.noteWriteLocked(off, off == e.size)
 	n := 0
 	for n < len(p) {
 		pos := off + int64(n)
@@ -167,7 +179,9 @@ func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 		e.size = max(e.size, off+int64(n))
 		e.gen++
 	}
-	e.attrs.Mtime = time.Now() // as write(2) does; a later utimes wins
+	if !e.mtimeFixed {
+		e.attrs.Mtime = time.Now() // as write(2) does; a later utimes wins
+	}
 	return n, nil
 }
 
@@ -200,6 +214,12 @@ func (e *Entry) readAtLocked(ctx context.Context, p []byte, off int64) (int, err
 func (e *Entry) Truncate(ctx context.Context, size int64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.noteWriteLocked(size, false)
+	if size == 0 && e.stream == nil {
+		// Nothing of the old content is left: a new file (O_TRUNC), which
+		// may stream.
+		e.base, e.baseLimit, e.appendOnly = nil, 0, true
+	}
 	if size < e.size {
 		first := (size + chunkSize - 1) / chunkSize // first chunk wholly past the end
 		for i := first; i*chunkSize < e.size; i++ {
@@ -225,7 +245,7 @@ func (e *Entry) Truncate(ctx context.Context, size int64) error {
 		}
 		e.baseLimit = min(e.baseLimit, size)
 	}
-	if size != e.size {
+	if size != e.size && !e.mtimeFixed {
 		e.attrs.Mtime = time.Now()
 	}
 	e.size = size

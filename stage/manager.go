@@ -59,11 +59,13 @@ type Manager struct {
 	changed  *sync.Cond        // signalled when an upload ends; uses mu
 	// big admits one multipart upload at a time: each already sends its
 	// parts in parallel, and their buffers bound the daemon's memory.
-	big     chan struct{}
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	running int // uploads in flight; guarded by mu
+	big chan struct{}
+	// streamSlots bounds the parts of streams in flight (stream.go).
+	streamSlots chan struct{}
+	wake        chan struct{}
+	stop        chan struct{}
+	done        chan struct{}
+	running     int // uploads in flight; guarded by mu
 }
 
 // Open takes the journal folder's lock, resumes what a previous run left,
@@ -99,7 +101,7 @@ func Open(cfg Config) (*Manager, error) {
 		cfg: cfg, dir: cfg.Dir, seal: seal, st: cfg.Store, copier: store.NewCopier(cfg.Store, cfg.Log),
 		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		big: make(chan struct{}, 1),
+		big: make(chan struct{}, 1), streamSlots: make(chan struct{}, streamSlots),
 	}
 	m.changed = sync.NewCond(&m.mu)
 	if err := m.recover(); err != nil {
@@ -172,7 +174,7 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	e = &Entry{m: m, id: id, key: key, attrs: attrs, f: f, gen: 1}
+	e = &Entry{m: m, id: id, key: key, attrs: attrs, f: f, gen: 1, appendOnly: base == nil}
 	if base != nil {
 		b := *base
 		e.base, e.size, e.baseLimit = &b, b.Size, b.Size
@@ -241,6 +243,14 @@ func (m *Manager) discard(e *Entry) {
 // has the file open (POSIX lets a program use a deleted file it holds);
 // the last Release frees it then.
 func (m *Manager) closeDroppedLocked(e *Entry) {
+	if s := e.stream; s != nil {
+		e.stream = nil
+		go func() {
+			s.wg.Wait()
+			<-s.ready
+			m.abortStream(s)
+		}()
+	}
 	if e.writers+e.readers > 0 {
 		return
 	}
@@ -357,32 +367,40 @@ func (m *Manager) loop() {
 // next one is.
 func (m *Manager) startDue() time.Duration {
 	m.mu.Lock()
-	var due []*Entry
+	all := make([]*Entry, 0, len(m.byKey))
+	for _, e := range m.byKey {
+		all = append(all, e)
+	}
+	draining := m.draining
+	m.mu.Unlock()
+	type cand struct {
+		e    *Entry
+		wait time.Duration
+	}
+	var due []cand
 	next := time.Hour
 	now := time.Now()
-	for _, e := range m.byKey {
-		due = append(due, e)
-	}
-	m.mu.Unlock()
-	sort.Slice(due, func(i, j int) bool { return due[i].due.Before(due[j].due) })
-	for _, e := range due {
+	for _, e := range all {
 		e.mu.Lock()
 		ready := e.queued && e.writers == 0 && !e.dropped
 		wait := e.due.Sub(now)
-		attempts := e.attempts
+		if draining && e.attempts == 0 {
+			wait = 0 // the write-back window ends now; retry backoff does not
+		}
 		e.mu.Unlock()
 		if !ready {
 			continue
 		}
-		m.mu.Lock()
-		if m.draining && attempts == 0 {
-			wait = 0 // the write-back window ends now; retry backoff does not
-		}
 		if wait > 0 {
 			next = min(next, wait)
-			m.mu.Unlock()
 			continue
 		}
+		due = append(due, cand{e, wait})
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].wait < due[j].wait })
+	for _, c := range due {
+		e := c.e
+		m.mu.Lock()
 		if m.running >= m.cfg.Parallel {
 			m.mu.Unlock()
 			return next // woken again when one ends
@@ -447,14 +465,22 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	}
 	unchanged := e.nPresent == 0 && base != nil && e.baseLimit == base.Size && size == base.Size
 	deleteAfter := append([]string(nil), e.deleteAfter...)
+	s := e.stream
+	e.stream = nil
 	e.mu.Unlock()
 
 	meta := metaOf(attrs)
 	var (
 		stored store.Attrs
 		err    error
+		done   bool
 	)
-	if unchanged {
+	if s != nil {
+		stored, done, err = m.finishStream(ctx, e, s, key, size, meta)
+	}
+	if done {
+		// The stream carried the file.
+	} else if unchanged {
 		// Only metadata or the name changed: a server-side copy.
 		stored, err = m.copier.Copy(ctx, base.Key, key, size, base.Plain, meta)
 	} else {
