@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -68,6 +69,10 @@ type Entry struct {
 	appendOnly  bool    // a new file written front to back so far: it may stream
 	stream      *stream // its upload while it is written (stream.go), or nil
 	mtimeFixed  bool    // writes no longer move the mtime (the stream holds it)
+	// freedBelow: bytes before it were uploaded by the stream and dropped
+	// from the spool to make room (stream.go); they cannot be read back
+	// or rewritten until the upload completes.
+	freedBelow int64
 }
 
 func (e *Entry) slot() int64 { return int64(chunkSize + e.m.seal.overhead()) }
@@ -114,6 +119,9 @@ func (e *Entry) readChunkLocked(ctx context.Context, i int64) ([]byte, error) {
 		return out, nil
 	}
 	start := i * chunkSize
+	if start < e.freedBelow {
+		return nil, errDropped
+	}
 	if e.base != nil && start < e.baseLimit {
 		n := min(int64(chunkSize), e.baseLimit-start)
 		if err := e.m.readBase(ctx, *e.base, start, buf[:n]); err != nil {
@@ -126,7 +134,11 @@ func (e *Entry) readChunkLocked(ctx context.Context, i int64) ([]byte, error) {
 // writeChunkLocked seals plain as chunk i.
 func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
 	if !e.has(i) {
-		if err := e.m.reserve(e.slot()); err != nil {
+		err := e.m.reserve(e.slot())
+		if errors.Is(err, errNoSpace) && e.dropStreamedLocked() {
+			err = e.m.reserve(e.slot())
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -154,6 +166,9 @@ func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 func (e *Entry) writeAt(ctx context.Context, p []byte, off int64) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if off < e.freedBelow {
+		return 0, errDropped
+	}
 	e.noteWriteLocked(off, off == e.size)
 	n := 0
 	for n < len(p) {
@@ -214,6 +229,9 @@ func (e *Entry) readAtLocked(ctx context.Context, p []byte, off int64) (int, err
 func (e *Entry) Truncate(ctx context.Context, size int64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if size < e.freedBelow {
+		return errDropped
+	}
 	e.noteWriteLocked(size, false)
 	if size == 0 && e.stream == nil {
 		// Nothing of the old content is left: a new file (O_TRUNC), which
@@ -333,3 +351,6 @@ func (e *Entry) DeleteAfter() []string {
 
 // errNoSpace is the writer's ENOSPC when the spool is at its cap.
 var errNoSpace = fmt.Errorf("spool full: %w", syscall.ENOSPC)
+
+// errDropped: the bytes were uploaded and dropped from a full journal.
+var errDropped = fmt.Errorf("this part of the file is already uploaded and no longer in the journal (it was full); it cannot be read or changed until the upload completes: %w", syscall.EIO)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ssecfs/ssecfs/store"
 )
 
 // The journal is a folder (mode 0700) holding, per file waiting for upload,
@@ -33,6 +35,22 @@ type record struct {
 	Present     []uint64 `json:"present"`
 	DeleteAfter []string `json:"delete_after,omitempty"`
 	Failed      string   `json:"failed,omitempty"`
+	// Open: written while the file was still open for writing (to make
+	// room, stream.go); no close returned for that state, so a run that
+	// finds it after a crash discards it.
+	Open bool `json:"open,omitempty"`
+	// Stream is kept once its first parts left the journal: they are in
+	// the bucket's multipart upload only, which a restart must finish.
+	Stream     *streamRecord `json:"stream,omitempty"`
+	FreedBelow int64         `json:"freed_below,omitempty"`
+}
+
+type streamRecord struct {
+	Key   string            `json:"key"`
+	ID    string            `json:"upload_id"`
+	Note  string            `json:"note"`
+	Meta  map[string]string `json:"meta"`
+	Parts []store.Part      `json:"parts"`
 }
 
 func (m *Manager) recPath(id string) string  { return filepath.Join(m.dir, id+".rec") }
@@ -58,7 +76,8 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 // writeRecordLocked makes e's record durable. Called with e.mu held.
-func (m *Manager) writeRecordLocked(e *Entry) error {
+// open says the file is being written: that state was never closed.
+func (m *Manager) writeRecordLocked(e *Entry, open bool) error {
 	r := record{
 		Key: e.key, Size: e.size, Mtime: e.attrs.Mtime.UnixNano(), Mode: e.attrs.Mode,
 		UID: e.attrs.UID, GID: e.attrs.GID, Base: e.base, BaseLimit: e.baseLimit,
@@ -66,6 +85,20 @@ func (m *Manager) writeRecordLocked(e *Entry) error {
 	}
 	if e.failed != nil {
 		r.Failed = e.failed.Error()
+	}
+	r.Open = open
+	if s := e.stream; s != nil && e.freedBelow > 0 {
+		s.mu.Lock()
+		var done []store.Part
+		for _, p := range s.parts {
+			if p.ETag == "" {
+				break
+			}
+			done = append(done, p)
+		}
+		r.Stream = &streamRecord{Key: s.key, ID: s.id, Note: s.note, Meta: s.meta, Parts: done}
+		s.mu.Unlock()
+		r.FreedBelow = e.freedBelow
 	}
 	plain, err := json.Marshal(r)
 	if err != nil {
@@ -179,24 +212,27 @@ func (m *Manager) recover() error {
 	if err != nil {
 		return err
 	}
-	var mpus []string
-	for _, d := range names {
-		if id, ok := strings.CutSuffix(d.Name(), ".mpu"); ok {
-			mpus = append(mpus, id)
-		}
-	}
-	m.abortLeftUploads(mpus)
 	withRecord := map[string]bool{}
+	resumed := map[string]bool{} // notes of uploads a record resumes
 	for _, d := range names {
 		id, ok := strings.CutSuffix(d.Name(), ".rec")
 		if !ok {
 			continue
 		}
 		withRecord[id] = true
-		e, err := m.load(id)
+		e, open, err := m.load(id)
 		if err != nil {
 			m.log.Error("journal record left in place: cannot read it", "file", m.recPath(id), "err", err)
 			continue
+		}
+		if open {
+			m.log.Warn("discarding a file that was still being written when the daemon stopped", "key", e.key)
+			e.f.Close()
+			m.removeFiles(id)
+			continue // its upload's note is aborted below
+		}
+		if e.stream != nil {
+			resumed[e.stream.note] = true
 		}
 		m.log.Info("resuming upload from the journal", "key", e.key, "size", e.size)
 		m.mu.Lock()
@@ -204,6 +240,13 @@ func (m *Manager) recover() error {
 		m.addLocked(e)
 		m.mu.Unlock()
 	}
+	var mpus []string
+	for _, d := range names {
+		if id, ok := strings.CutSuffix(d.Name(), ".mpu"); ok && !resumed[id] {
+			mpus = append(mpus, id)
+		}
+	}
+	m.abortLeftUploads(mpus)
 	for _, d := range names {
 		name := d.Name()
 		if id, ok := strings.CutSuffix(name, ".dat"); ok && !withRecord[id] {
@@ -217,24 +260,25 @@ func (m *Manager) recover() error {
 	return nil
 }
 
-func (m *Manager) load(id string) (*Entry, error) {
+// load reads a record; open says it was written while the file was open.
+func (m *Manager) load(id string) (*Entry, bool, error) {
 	sealed, err := os.ReadFile(m.recPath(id))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	plain, err := m.seal.open(nil, sealed, []byte("record:"+id))
 	if err != nil {
-		return nil, fmt.Errorf("%w (was the bucket mounted with another key?)", err)
+		return nil, false, fmt.Errorf("%w (was the bucket mounted with another key?)", err)
 	}
 	var r record
 	err = json.Unmarshal(plain, &r)
 	clear(plain)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	f, err := os.OpenFile(m.dataPath(id), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	e := &Entry{
 		m: m, id: id, key: r.Key, size: r.Size, base: r.Base, baseLimit: r.BaseLimit,
@@ -246,5 +290,12 @@ func (m *Manager) load(id string) (*Entry, error) {
 			e.nPresent++
 		}
 	}
-	return e, nil
+	if r.Stream != nil {
+		// Resume the upload whose first parts are only in the bucket.
+		s := &stream{key: r.Stream.Key, meta: r.Stream.Meta, id: r.Stream.ID, note: r.Stream.Note,
+			ready: make(chan struct{}), parts: r.Stream.Parts, queued: len(r.Stream.Parts)}
+		close(s.ready)
+		e.stream, e.freedBelow, e.mtimeFixed = s, r.FreedBelow, true
+	}
+	return e, r.Open, nil
 }

@@ -274,6 +274,13 @@ func (m *Manager) reserve(n int64) error {
 	return nil
 }
 
+// nearCap says the spool has less than a few stream parts of room left.
+func (m *Manager) nearCap() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.Cap > 0 && m.used > m.cfg.Cap-(streamSlots+2)*store.MinPartSize*(chunkSize+28)/chunkSize
+}
+
 func (m *Manager) release(n int64) {
 	m.mu.Lock()
 	m.used -= n
@@ -292,7 +299,7 @@ func (m *Manager) persist(e *Entry) error {
 	if e.dropped || e.gen == e.cleanGen {
 		return nil
 	}
-	return m.writeRecordLocked(e)
+	return m.writeRecordLocked(e, false)
 }
 
 // persistIfClosed records a change made to a file with no open writer
@@ -477,9 +484,14 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	)
 	if s != nil {
 		stored, done, err = m.finishStream(ctx, e, s, key, size, meta)
+		if err != nil && done {
+			e.mu.Lock()
+			e.stream = s // its parts are the only copy: retried as they are
+			e.mu.Unlock()
+		}
 	}
 	if done {
-		// The stream carried the file.
+		// The stream carried the file (or failed, to be retried).
 	} else if unchanged {
 		// Only metadata or the name changed: a server-side copy.
 		stored, err = m.copier.Copy(ctx, base.Key, key, size, base.Plain, meta)
@@ -521,7 +533,7 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	if err != nil {
 		e.failed = err
 		if !e.dropped {
-			if werr := m.writeRecordLocked(e); werr != nil {
+			if werr := m.writeRecordLocked(e, e.writers > 0); werr != nil {
 				m.log.Error("journal write failed", "key", e.key, "err", werr)
 			}
 		}

@@ -3,9 +3,12 @@ package stage
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ssecfs/ssecfs/store"
 )
@@ -67,10 +70,7 @@ func (s *stream) fail(err error) {
 
 // queuedEnd is the offset up to which parts are handed to the stream.
 // Called with s.mu held.
-func (s *stream) queuedEndLocked() int64 {
-	off, _ := streamPart(s.queued)
-	return off
-}
+func (s *stream) queuedEndLocked() int64 { return streamOffset(s.queued) }
 
 // noteWrite is told of every write and truncation (with e.mu held): one
 // that is not an append at the end, or that reaches back into queued
@@ -117,6 +117,14 @@ func (m *Manager) pump(e *Entry) {
 	}
 	s.mu.Unlock()
 	e.mu.Unlock()
+	if m.nearCap() {
+		// Let the parts in flight land, then drop them from the journal:
+		// a file larger than the journal keeps going.
+		s.wg.Wait()
+		e.mu.Lock()
+		e.dropStreamedLocked()
+		e.mu.Unlock()
+	}
 	for _, i := range todo {
 		m.streamSlots <- struct{}{}
 		s.wg.Add(1)
@@ -165,44 +173,57 @@ func (m *Manager) sendPart(e *Entry, s *stream, i int) {
 }
 
 // finishStream completes e's stream with the tail from the spool, and
-// applies the final name and metadata. ok false means the stream could not
-// be used (broken or failed) and was aborted: upload the file as usual.
+// applies the final name and metadata. done false means the stream could
+// not be used (broken or failed) and was aborted: upload the file as
+// usual. A stream whose parts left the full journal is never aborted: its
+// failure is returned, to be retried.
 func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key string, size int64, meta map[string]string) (store.Attrs, bool, error) {
 	s.wg.Wait()
 	<-s.ready
+	e.mu.Lock()
+	dropped := e.freedBelow > 0
+	e.mu.Unlock()
+	giveUp := func(err error) (store.Attrs, bool, error) {
+		if dropped {
+			return store.Attrs{}, true, fmt.Errorf("finishing the upload begun during the write (its first parts already left the full journal): %w", err)
+		}
+		m.abortStream(s)
+		m.log.Warn("the upload begun during the write cannot be used; uploading the file again", "key", s.key, "err", err)
+		return store.Attrs{}, false, nil
+	}
 	s.mu.Lock()
-	usable := !s.broken && s.err == nil && s.id != ""
 	err := s.err
+	if s.broken {
+		err = errors.New("a write went back into parts already sent")
+	} else if err == nil && s.id == "" {
+		err = errors.New("the upload was not created")
+	}
 	parts := append([]store.Part(nil), s.parts...)
 	queued := s.queued
 	s.mu.Unlock()
-	if !usable {
-		m.abortStream(s)
-		if err != nil {
-			m.log.Warn("upload during the write failed; uploading the file again", "key", s.key, "err", err)
-		}
-		return store.Attrs{}, false, nil
+	if err != nil {
+		return giveUp(err)
 	}
-	tailOff, _ := streamPart(queued)
-	for i, off := queued, tailOff; off < size; i++ {
+	for i, off := queued, streamOffset(queued); off < size; i++ {
 		_, psize := streamPart(i)
 		n := min(psize, size-off)
 		buf := make([]byte, n)
 		if _, err := e.ReadAt(ctx, buf, off); err != nil {
-			m.abortStream(s)
-			return store.Attrs{}, false, err
+			return giveUp(err)
 		}
 		p, err := m.st.UploadPart(ctx, s.key, s.id, i+1, bytes.NewReader(buf), n)
 		if err != nil {
-			m.abortStream(s)
-			return store.Attrs{}, false, err
+			return giveUp(err)
 		}
 		parts = append(parts, p)
+		s.mu.Lock()
+		s.parts = append(s.parts, p)
+		s.queued++
+		s.mu.Unlock()
 		off += n
 	}
 	if err := m.st.CompleteMultipart(ctx, s.key, s.id, parts); err != nil {
-		m.abortStream(s)
-		return store.Attrs{}, false, err
+		return giveUp(err)
 	}
 	m.untrackUpload(s.note)
 	a, err := store.Verify(ctx, m.st, s.key, size)
@@ -218,6 +239,53 @@ func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key str
 		err = m.st.Delete(ctx, s.key)
 	}
 	return a, true, err
+}
+
+func streamOffset(i int) int64 {
+	off, _ := streamPart(i)
+	return off
+}
+
+// dropStreamedLocked makes room in a full journal by dropping the chunks
+// of parts the stream has uploaded, so that a file far larger than the
+// journal can be written. The journal record is written first: it holds
+// the stream, so that a crash can still finish the upload. Called with
+// e.mu held; it reports whether anything was dropped.
+func (e *Entry) dropStreamedLocked() bool {
+	s := e.stream
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	end := e.freedBelow
+	for i := 0; i < len(s.parts) && s.parts[i].ETag != ""; i++ {
+		off, size := streamPart(i)
+		if off+size > end {
+			end = off + size
+		}
+	}
+	usable := !s.broken && s.err == nil
+	s.mu.Unlock()
+	if !usable || end <= e.freedBelow {
+		return false
+	}
+	old := e.freedBelow
+	e.freedBelow = end
+	if err := e.m.writeRecordLocked(e, e.writers > 0); err != nil {
+		e.freedBelow = old
+		e.m.log.Error("journal write failed; cannot make room", "key", e.key, "err", err)
+		return false
+	}
+	for i := old / chunkSize; i < end/chunkSize; i++ {
+		if e.has(i) {
+			e.mark(i, false)
+			e.m.release(e.slot())
+		}
+	}
+	_ = unix.Fallocate(int(e.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
+		old/chunkSize*e.slot(), (end-old)/chunkSize*e.slot())
+	e.m.log.Info("journal full: dropped parts already uploaded", "key", e.key, "bytes", end-old)
+	return true
 }
 
 // abortStream gives a stream up, removing its parts from the bucket.

@@ -118,3 +118,60 @@ func TestStreamPartsGrowToFitTenThousandParts(t *testing.T) {
 		t.Fatalf("10,000 parts hold only %d bytes", last+lastSize)
 	}
 }
+
+func TestFileLargerThanTheJournalIsWrittenAndUploaded(t *testing.T) {
+	m := memstore.New(ours)
+	const journal = 80 << 20
+	mgr, err := Open(Config{Dir: t.TempDir(), SSEKey: sseKey, Scope: "t", Store: m, Window: time.Hour, Cap: journal, Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	data := pattern(200 << 20)
+	e, _ := mgr.OpenFile("huge", nil, Attrs{Mtime: mtime}, true)
+	writeAppending(t, e, data)
+	if _, err := e.ReadAt(ctx, make([]byte, 10), 0); err == nil {
+		t.Fatal("bytes dropped from the journal read back")
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Release(true)
+	if err := mgr.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _, _ := m.Object("huge"); !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, wrote %d", len(got), len(data))
+	}
+}
+
+func TestCrashAfterPartsLeftTheJournalResumesTheUpload(t *testing.T) {
+	m := memstore.New(ours)
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, SSEKey: sseKey, Scope: "t", Store: m, Window: time.Hour, Cap: 80 << 20, Parallel: 2}
+	mgr, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pattern(150 << 20)
+	e, _ := mgr.OpenFile("huge", nil, Attrs{Mtime: mtime}, true)
+	writeAppending(t, e, data)
+	e.Flush(ctx) // close returned: the file must survive a crash
+	e.Release(true)
+	e.stream.wg.Wait()
+	mgr.Close() // killed inside the write-back window
+	mgr, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	if err := mgr.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _, _ := m.Object("huge"); !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, wrote %d", len(got), len(data))
+	}
+	if m.Uploads() != 0 {
+		t.Fatalf("%d uploads open", m.Uploads())
+	}
+}
