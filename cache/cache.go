@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -32,8 +33,10 @@ type Fetch func(ctx context.Context, off int64, buf []byte) error
 // Cache is safe for concurrent use.
 type Cache struct {
 	blockSize int64
+	size      int64
 	timeout   time.Duration
 	blocks    *lru.Cache[BlockID, []byte]
+	bytes     atomic.Int64  // bytes held by blocks: the bound, since small files make small blocks
 	prefetch  chan struct{} // bounds concurrent read-ahead fetches
 
 	mu     sync.Mutex
@@ -65,14 +68,34 @@ func New(o Options) (*Cache, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	l, err := lru.New[BlockID, []byte](int(o.Size / o.BlockSize))
+	c := &Cache{
+		blockSize: o.BlockSize, size: o.Size, timeout: o.Timeout,
+		prefetch: make(chan struct{}, o.Parallel), flight: map[BlockID]*call{},
+	}
+	// The entry count only backstops the byte bound: small files make
+	// blocks of a few hundred bytes, and each must not evict the others.
+	l, err := lru.NewWithEvict[BlockID, []byte](int(max(o.Size/1024, 1024)), func(_ BlockID, b []byte) {
+		c.bytes.Add(-int64(len(b)))
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{
-		blockSize: o.BlockSize, timeout: o.Timeout, blocks: l,
-		prefetch: make(chan struct{}, o.Parallel), flight: map[BlockID]*call{},
-	}, nil
+	c.blocks = l
+	return c, nil
+}
+
+// add caches a block and evicts the oldest until the bytes fit.
+func (c *Cache) add(id BlockID, b []byte) {
+	if prev, ok := c.blocks.Peek(id); ok {
+		c.bytes.Add(-int64(len(prev))) // replaced: Add does not call evict
+	}
+	c.bytes.Add(int64(len(b)))
+	c.blocks.Add(id, b)
+	for c.bytes.Load() > c.size {
+		if _, _, ok := c.blocks.RemoveOldest(); !ok {
+			break
+		}
+	}
 }
 
 // BlockSize is the size of every block but an object's last.
@@ -129,6 +152,14 @@ func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) 
 		c.mu.Unlock()
 		return f
 	}
+	// A fetch may have finished between the caller's miss and now: it adds
+	// the block before it leaves the flight map.
+	if b, ok := c.blocks.Peek(id); ok {
+		c.mu.Unlock()
+		f := &call{done: make(chan struct{}), data: b}
+		close(f.done)
+		return f
+	}
 	f := &call{done: make(chan struct{})}
 	c.flight[id] = f
 	c.mu.Unlock()
@@ -139,7 +170,7 @@ func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) 
 		buf := make([]byte, length)
 		err := fetch(fctx, id.Index*c.blockSize, buf)
 		if err == nil {
-			c.blocks.Add(id, buf)
+			c.add(id, buf)
 			f.data = buf
 		}
 		f.err = err

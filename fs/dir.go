@@ -14,6 +14,8 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/ssecfs/ssecfs/cache"
+
 	"github.com/ssecfs/ssecfs/store"
 )
 
@@ -43,6 +45,8 @@ type listing struct {
 	// metaAhead and dirsAhead are the indexes up to which the HEADs of
 	// files and of folder markers have been started.
 	metaAhead, dirsAhead int
+	// filesAhead is the index up to which small files' data was fetched.
+	filesAhead int
 }
 
 type child struct {
@@ -405,6 +409,50 @@ func (d *Dir) fileChild(ctx context.Context, name string, obj store.Entry, out *
 		return existing, 0
 	}
 	return d.NewInode(ctx, f, fusefs.StableAttr{Mode: syscall.S_IFREG}), 0
+}
+
+// smallFile is the size up to which a file's data is fetched ahead when an
+// earlier file of its folder is opened.
+const smallFile = 1 << 20
+
+// filesAhead fetches the data of the small files listed after name, as
+// `cp -r` and backup tools read a folder file by file, each read costing a
+// round trip otherwise. Up to filesAheadCount files ahead, once each.
+func (d *Dir) filesAhead(ctx context.Context, name string) {
+	const filesAheadCount = 32
+	d.mu.Lock()
+	l := d.freshListingLocked()
+	if l == nil || l.names == nil {
+		d.mu.Unlock()
+		return
+	}
+	i := sort.SearchStrings(l.names, name) + 1
+	if i < l.filesAhead-filesAheadCount/2 {
+		d.mu.Unlock()
+		return
+	}
+	end := min(i+filesAheadCount, len(l.names))
+	var keys []string
+	for _, n := range l.names[max(i, l.filesAhead):end] {
+		if c, ok := l.entries[n]; ok && !c.isDir && c.obj.Size > 0 && c.obj.Size <= smallFile {
+			keys = append(keys, d.prefix+n)
+		}
+	}
+	l.filesAhead = max(end, l.filesAhead)
+	d.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range keys {
+		go func() {
+			a, err := d.fsys.meta.get(ctx, k)
+			if err != nil || a.Size > smallFile || a.Size == 0 {
+				return
+			}
+			d.fsys.filesSem <- struct{}{}
+			defer func() { <-d.fsys.filesSem }()
+			c := d.fsys.opts.Cache
+			_, _ = c.Get(ctx, cache.BlockID{Key: k, ETag: a.ETag, Index: 0}, int(min(a.Size, c.BlockSize())), d.fsys.fetcher(k, a))
+		}()
+	}
 }
 
 // metaAhead starts the HEADs of the files listed after name, so that a

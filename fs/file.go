@@ -163,13 +163,14 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	}
 	a := defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
 	applyMeta(&a, h.Meta)
-	etag, plain := h.ETag, h.Encryption == store.EncPlain
-	st := f.fsys.opts.Store
-	fetch := func(ctx context.Context, off int64, buf []byte) error {
-		_, err := st.ReadRange(ctx, key, store.Range{Offset: off, IfMatch: etag, Plaintext: plain}, buf)
-		return err
+	etag := h.ETag
+	fh := &handle{r: f.fsys.opts.Cache.NewReader(key, etag, h.Size, f.fsys.opts.ReadAhead, f.fsys.fetcher(key, h)), attrs: a}
+	f.mu.Lock()
+	d := f.dir
+	f.mu.Unlock()
+	if d != nil && len(key) > len(d.Prefix()) {
+		d.filesAhead(ctx, key[len(d.Prefix()):])
 	}
-	fh := &handle{r: f.fsys.opts.Cache.NewReader(key, etag, h.Size, f.fsys.opts.ReadAhead, fetch), attrs: a}
 
 	// The kernel's page cache of this file is still good if the object is
 	// the version it cached last time.

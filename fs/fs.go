@@ -59,6 +59,8 @@ type FS struct {
 	root    *Dir
 	stage   *stage.Manager // nil: read-only
 	copier  *store.Copier
+	// filesSem bounds the small files fetched ahead (Dir.filesAhead).
+	filesSem chan struct{}
 
 	warnMu sync.Mutex
 	warned map[string]bool // keys already warned about; guarded by warnMu
@@ -79,15 +81,25 @@ func New(o Options) *FS {
 		o.MaxRenameObjects = 1000
 	}
 	f := &FS{
-		opts:    o,
-		log:     o.Log,
-		meta:    newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000),
-		started: time.Now(),
-		warned:  map[string]bool{},
-		copier:  store.NewCopier(o.Store, o.Log),
+		opts:     o,
+		log:      o.Log,
+		meta:     newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000),
+		started:  time.Now(),
+		warned:   map[string]bool{},
+		copier:   store.NewCopier(o.Store, o.Log),
+		filesSem: make(chan struct{}, 16),
 	}
 	f.root = f.newDir(o.Prefix)
 	return f
+}
+
+// fetcher reads blocks of one version of an object for the cache.
+func (f *FS) fetcher(key string, a store.Attrs) cache.Fetch {
+	etag, plain := a.ETag, a.Encryption == store.EncPlain
+	return func(ctx context.Context, off int64, buf []byte) error {
+		_, err := f.opts.Store.ReadRange(ctx, key, store.Range{Offset: off, IfMatch: etag, Plaintext: plain}, buf)
+		return err
+	}
 }
 
 // SetStage enables writing: changes go through m. Call before Mount.

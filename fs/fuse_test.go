@@ -3,6 +3,7 @@ package fs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -268,5 +269,38 @@ func TestStatfsReportsSpace(t *testing.T) {
 	}
 	if st.Bavail == 0 || st.Namelen != 255 {
 		t.Fatalf("statfs: %+v", st)
+	}
+}
+
+func TestReadingAFolderFileByFileFetchesEachObjectOnce(t *testing.T) {
+	m := memstore.New(ourMD5)
+	want := map[string]string{}
+	for i := 0; i < 60; i++ {
+		name := fmt.Sprintf("f%03d", i)
+		want[name] = strings.Repeat(name, 100+i)
+		m.Seed("dir/"+name, []byte(want[name]), nil, ourMD5)
+	}
+	dir := testMount(t, m, "", time.Minute)
+	for _, n := range names(t, filepath.Join(dir, "dir")) { // as cp -r: list, then read in order
+		b, err := os.ReadFile(filepath.Join(dir, "dir", n))
+		if err != nil || string(b) != want[n] {
+			t.Fatalf("%s: %v or bytes differ", n, err)
+		}
+	}
+	reads := map[string]int{}
+	for _, c := range m.Calls() {
+		if c.Op == "read" {
+			reads[c.Key]++
+		}
+	}
+	for name := range want {
+		if reads["dir/"+name] != 1 {
+			for _, c := range m.Calls() {
+				if c.Key == "dir/"+name {
+					t.Logf("%+v", c)
+				}
+			}
+			t.Fatalf("dir/%s read %d times: fetching ahead must not cost a second read", name, reads["dir/"+name])
+		}
 	}
 }
