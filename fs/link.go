@@ -1,7 +1,9 @@
 package fs
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"syscall"
 
@@ -37,6 +39,7 @@ func (l *Link) moved(key string) {
 var (
 	_ = (fusefs.NodeReadlinker)((*Link)(nil))
 	_ = (fusefs.NodeGetattrer)((*Link)(nil))
+	_ = (fusefs.NodeSetattrer)((*Link)(nil))
 )
 
 // linkMode is S_IFLNK|0777 as s3fs writes it in x-amz-meta-mode.
@@ -65,4 +68,47 @@ func (l *Link) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.Attr
 	l.fsys.fillFile(&out.Attr, fa)
 	out.Mode = syscall.S_IFLNK | 0o777
 	return 0
+}
+
+// Setattr stores a symlink's times and owner (rsync -a sets them) by
+// writing the link object again with the new metadata; its mode is
+// always 0777.
+func (l *Link) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if l.fsys.stage == nil {
+		return syscall.EROFS
+	}
+	key := l.Key()
+	a, err := l.fsys.meta.get(ctx, key)
+	if err != nil {
+		return toErrno(err)
+	}
+	target, errno := l.Readlink(ctx)
+	if errno != 0 {
+		return errno
+	}
+	fa := fileAttrs{mtime: a.LastModified}
+	applyMeta(&fa, a.Meta)
+	uid, gid := fa.uid, fa.gid
+	if !fa.owned {
+		uid, gid = caller(ctx)
+	}
+	if u, ok := in.GetUID(); ok {
+		uid = u
+	}
+	if g, ok := in.GetGID(); ok {
+		gid = g
+	}
+	if t, ok := in.GetMTime(); ok {
+		fa.mtime = t
+	}
+	meta := map[string]string{
+		"mode": fmt.Sprint(linkMode), "mtime": fmt.Sprintf("%d.%09d", fa.mtime.Unix(), fa.mtime.Nanosecond()),
+		"uid": fmt.Sprint(uid), "gid": fmt.Sprint(gid),
+	}
+	if _, err := l.fsys.opts.Store.Put(ctx, key, bytes.NewReader(target), int64(len(target)), meta); err != nil {
+		l.fsys.log.Error("setting symlink attributes failed", "key", key, "err", err)
+		return toErrno(err)
+	}
+	l.fsys.meta.forget(key)
+	return l.Getattr(ctx, fh, out)
 }

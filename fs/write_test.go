@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ssecfs/ssecfs/cache"
 	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store/memstore"
@@ -258,5 +260,24 @@ func TestUnsupportedOperationsSayNo(t *testing.T) {
 	}
 	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); !errors.Is(err, syscall.EPERM) {
 		t.Fatalf("mkfifo: %v", err)
+	}
+}
+
+func TestSymlinkTimesAreStored(t *testing.T) {
+	m := memstore.New(ourMD5)
+	dir, _ := rwMount(t, m, 0)
+	p := filepath.Join(dir, "ln")
+	if err := os.Symlink("target", p); err != nil {
+		t.Fatal(err)
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(1500000000123456789), unix.NsecToTimespec(1500000000123456789)}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(p); err != nil || st.ModTime().UnixNano() != 1500000000123456789 {
+		t.Fatalf("lstat: %v %v", st.ModTime(), err)
+	}
+	if data, meta, _, _ := m.Object("ln"); string(data) != "target" || meta["mtime"] != "1500000000.123456789" {
+		t.Fatalf("stored %q %v", data, meta)
 	}
 }
