@@ -87,7 +87,9 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.IntVar(&c.gid, "gid", c.gid, "group shown for files")
 	f.BoolVar(&c.allowOther, "allow-other", false, "let other users access the mount (non-root needs user_allow_other in /etc/fuse.conf)")
 	f.BoolVar(&c.ownerMeta, "owner-from-metadata", false, "show the uid/gid stored in object metadata (x-amz-meta-uid/gid) as the owner")
-	c.cacheSize, c.blockSize, c.readAhead = 256<<20, 8<<20, 64<<20
+	// Defaults sized for a daemon of at most ~300 MiB: the cache, the
+	// read-ahead blocks in flight, part buffers and the runtime.
+	c.cacheSize, c.blockSize, c.readAhead = 160<<20, 8<<20, 64<<20
 	f.Var(sizeValue{&c.cacheSize}, "cache-size", "memory for cached file data (a `SIZE` like 256M or 1G)")
 	f.Var(sizeValue{&c.blockSize}, "block-size", "unit of cached data and of ranged reads (`SIZE`)")
 	f.Var(sizeValue{&c.readAhead}, "read-ahead", "how far a sequential reader is fetched ahead, in parallel (`SIZE`; 0 = off)")
@@ -279,9 +281,11 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	if err := preflight(c, st, log); err != nil {
 		return fail(err)
 	}
-	// Keep the heap near what the caches are allowed, so that a garbage
-	// collection cycle does not let the daemon grow to twice its live data.
-	debug.SetMemoryLimit(c.cacheSize + c.readAhead + 96<<20)
+	// Keep the heap near what the caches are allowed (read-ahead blocks in
+	// flight, and upload buffers: one multipart upload's 64 MiB, a stream's
+	// four parts), so that a garbage collection cycle does not let the
+	// daemon grow to twice its live data.
+	debug.SetMemoryLimit(c.cacheSize + c.readAhead + 64<<20)
 	blocks, err := cache.New(cache.Options{
 		Size: c.cacheSize, BlockSize: c.blockSize, Parallel: int(max(c.readAhead/c.blockSize, 1)),
 		Timeout: c.timeout * 2,
