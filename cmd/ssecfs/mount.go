@@ -121,6 +121,14 @@ func parseMount(args []string) (*mountConfig, error) {
 	if c.mountpoint, err = filepath.Abs(pos[1]); err != nil {
 		return nil, err
 	}
+	// The daemon runs in /: paths it opens must not be relative.
+	for _, p := range []*string{&c.logFile, &c.journalDir, &c.caFile} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if os.Getenv(daemonEnv) == "" {
 		if err := c.keySource.check(); err != nil {
 			return nil, err
