@@ -51,7 +51,8 @@ func startDaemon(c *mountConfig, key *keys.Key) int {
 	cmd.Env = append(daemonEnviron(), daemonEnv+"=1")
 	cmd.ExtraFiles = []*os.File{keyR, statusW}
 	cmd.Stderr = logf // a crash's stack trace lands in the log
-	cmd.Dir = "/"
+	// The daemon parses the same arguments from the same folder, so that
+	// relative paths mean the same; then it moves to / (runDaemon).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "ssecfs mount: starting the daemon:", err)
@@ -102,6 +103,7 @@ func daemonEnviron() []string {
 // runDaemon is the background process: key from fd 3, readiness to fd 4.
 func runDaemon(c *mountConfig) int {
 	os.Unsetenv(daemonEnv)
+	_ = os.Chdir("/") // hold no folder busy; paths are absolute by now
 	keyF := os.NewFile(3, "key")
 	status := os.NewFile(4, "status")
 	if keyF == nil || status == nil {
