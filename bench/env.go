@@ -285,3 +285,29 @@ func formatSize(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// sampleRSS reads pid's VmHWM every 20 ms until the returned stop is
+// called, and stop returns the highest value read. It is for a daemon that
+// is not our child, whose peak cannot be read once it has exited.
+func sampleRSS(pid int) (stop func() int64) {
+	done := make(chan struct{})
+	result := make(chan int64, 1)
+	go func() {
+		var peak int64
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			peak = max(peak, peakRSS(pid))
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		return <-result
+	}
+}

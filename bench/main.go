@@ -1,8 +1,9 @@
 // Command bench compares ssecfs with the raw S3 client (aws s3 cp) and
-// with the other FUSE filesystems that read SSE-C objects (rclone mount,
-// s3fs) on the local test servers (MinIO and Ceph RGW). It runs every
-// workload through every tool on every server, cold, checks the bytes, and
-// writes a markdown table. See bench/README.md.
+// with the other FUSE filesystems that read and write SSE-C objects
+// (rclone mount, s3fs) on the local test servers (MinIO and Ceph RGW). It
+// runs every workload through every tool on every server, cold, times
+// writes until the data is in the bucket, checks the bytes and the
+// encryption, and writes a markdown table. See bench/README.md.
 //
 // Run as root from the ssecfs tree: go run ./bench [-quick]
 package main
@@ -10,7 +11,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,27 +18,30 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 )
 
 type config struct {
-	quick   bool
-	servers []string
-	tools   []string
-	runs    int
-	size    int64
-	timeout time.Duration
-	out     string
-	keep    bool
+	quick     bool
+	servers   []string
+	tools     []string
+	workloads []string
+	runs      int
+	size      int64
+	timeout   time.Duration
+	out       string
+	keep      bool
 }
 
 func parseFlags() (*config, error) {
 	c := &config{}
 	servers := flag.String("servers", "minio,rgw", "comma-separated servers: minio, rgw")
-	tools := flag.String("tools", "ssecfs,aws,rclone,s3fs", "comma-separated tools: ssecfs, aws, rclone, s3fs")
-	size := flag.String("size", "512M", "size of the object read (quick: 128M)")
+	tools := flag.String("tools", strings.Join(toolNames, ","), "comma-separated tools: "+strings.Join(toolNames, ", "))
+	workloads := flag.String("workloads", strings.Join(workloadNames, ","), "comma-separated workloads: "+strings.Join(workloadNames, ", "))
+	size := flag.String("size", "512M", "size of the file read and written (quick: 128M)")
 	flag.BoolVar(&c.quick, "quick", false, "one run of a 128 MiB object, unless -runs or -size say otherwise")
 	flag.IntVar(&c.runs, "runs", 3, "runs per tool, workload and server (quick: 1)")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "limit of one run of one tool; beyond it the run is reported TIMEOUT")
@@ -63,7 +66,12 @@ func parseFlags() (*config, error) {
 	if c.runs < 1 {
 		return nil, errors.New("-runs must be at least 1")
 	}
-	c.servers, c.tools = splitList(*servers), splitList(*tools)
+	c.servers, c.tools, c.workloads = splitList(*servers), splitList(*tools), splitList(*workloads)
+	for _, w := range c.workloads {
+		if !slices.Contains(workloadNames, w) {
+			return nil, fmt.Errorf("-workloads: unknown workload %q (%s)", w, strings.Join(workloadNames, ", "))
+		}
+	}
 	for _, s := range c.servers {
 		if s != "minio" && s != "rgw" {
 			return nil, fmt.Errorf("-servers: unknown server %q (minio, rgw)", s)
@@ -129,22 +137,20 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	logf("writing %s of random data", formatSize(c.size))
-	w, err := newSeqRead(work, c.size)
-	if err != nil {
-		return err
-	}
-	workloads := []Workload{w}
+	workloads, err := makeWorkloads(c, work)
 	defer func() {
 		for _, wl := range workloads {
 			wl.Close()
 		}
 	}()
+	if err != nil {
+		return err
+	}
 
 	rep := &Report{Config: c, Started: time.Now(), Command: os.Args[1:], Runs: c.runs,
-		Versions: map[string]string{}, Bytes: map[string]int64{}}
+		Versions: map[string]string{}, Bytes: map[string]int64{}, Files: map[string]int{}}
 	for _, wl := range workloads {
-		rep.Bytes[wl.Name()] = wl.Bytes()
+		rep.Bytes[wl.Name()], rep.Files[wl.Name()] = wl.Bytes(), wl.Files()
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		rep.Load = strings.Join(strings.Fields(string(la))[:3], " ")
@@ -193,21 +199,60 @@ func buildSSECFS(ctx context.Context, root, work string) (string, error) {
 	return bin, nil
 }
 
+var (
+	toolNames     = []string{"ssecfs", "aws", "rclone", "rclone-writes", "s3fs"}
+	workloadNames = []string{"read", "write", "cp", "rsync"}
+)
+
 // pickTools returns constructors of the chosen tools, ssecfs first: it is
 // the column the others are compared with.
 func pickTools(names []string, bin string) ([]func() Tool, error) {
-	all := map[string]func() Tool{"ssecfs": newSSECFS(bin), "aws": newAWS, "rclone": newRclone, "s3fs": newS3fs}
+	all := map[string]func() Tool{"ssecfs": newSSECFS(bin), "aws": newAWS, "rclone": newRclone,
+		"rclone-writes": newRcloneWrites, "s3fs": newS3fs}
 	var out []func() Tool
-	for _, n := range []string{"ssecfs", "aws", "rclone", "s3fs"} {
-		for _, want := range names {
-			if want == n {
-				out = append(out, all[n])
-			}
+	for _, n := range toolNames {
+		if slices.Contains(names, n) {
+			out = append(out, all[n])
 		}
 	}
 	for _, want := range names {
 		if all[want] == nil {
-			return nil, fmt.Errorf("-tools: unknown tool %q (ssecfs, aws, rclone, s3fs)", want)
+			return nil, fmt.Errorf("-tools: unknown tool %q (%s)", want, strings.Join(toolNames, ", "))
+		}
+	}
+	return out, nil
+}
+
+// makeWorkloads makes the chosen workloads and their local data, in the
+// order they run: "cp" is cp -r in, then cp -r out of what came in.
+func makeWorkloads(c *config, work string) ([]Workload, error) {
+	var out []Workload
+	var big *seqRead
+	var files *tree
+	var err error
+	if slices.Contains(c.workloads, "read") || slices.Contains(c.workloads, "write") {
+		logf("writing %s of random data", formatSize(c.size))
+		if big, err = newSeqRead(work, c.size); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(c.workloads, "cp") || slices.Contains(c.workloads, "rsync") {
+		if files, err = newTree(work); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range workloadNames {
+		switch {
+		case !slices.Contains(c.workloads, n):
+		case n == "read":
+			out = append(out, big)
+		case n == "write":
+			out = append(out, &bigWrite{src: big})
+		case n == "cp":
+			in := &copyIn{tree: files}
+			out = append(out, in, &copyOut{in: in, work: work})
+		case n == "rsync":
+			out = append(out, &rsyncNoop{tree: files})
 		}
 	}
 	return out, nil
@@ -223,127 +268,4 @@ func randomString(n int) string {
 		b[i] = chars[int(b[i])%len(chars)]
 	}
 	return string(b)
-}
-
-// runServer runs every workload through every tool on one server, in a
-// bucket of its own that is removed afterwards.
-func runServer(ctx context.Context, c *config, name, work string, makers []func() Tool, workloads []Workload, rep *Report) error {
-	srv, err := loadServer(name)
-	if err != nil {
-		return err
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	bucket := "ssecfs-bench-" + hex.EncodeToString(b)
-	logf("[%s] bucket %s", name, bucket)
-	if _, err := runAWS(ctx, srv, "s3", "mb", "s3://"+bucket); err != nil {
-		return err
-	}
-	defer func() {
-		// Not ctx: the bucket goes even after an interrupt.
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if _, err := runAWS(cctx, srv, "s3", "rb", "--force", "s3://"+bucket); err != nil {
-			logf("[%s] removing bucket: %v", name, err)
-		}
-	}()
-	secret := randomString(32)
-	base := &Target{Server: srv, Bucket: bucket, Secret: secret}
-	for _, w := range workloads {
-		logf("[%s] uploading for %s", name, w.Name())
-		if err := w.Prepare(ctx, base); err != nil {
-			return err
-		}
-	}
-	var tools []Tool
-	for _, mk := range makers {
-		t := mk()
-		tgt := *base
-		tgt.Dir = filepath.Join(work, name, slug(t.Name()))
-		if err := os.MkdirAll(tgt.Dir, 0o700); err != nil {
-			return err
-		}
-		if err := t.Setup(ctx, &tgt); err != nil {
-			return fmt.Errorf("%s setup on %s: %w", t.Name(), name, err)
-		}
-		rep.Versions[t.Name()] = t.Version(ctx)
-		tools = append(tools, t)
-	}
-	for _, w := range workloads {
-		// A tool that failed once is not run again for this workload:
-		// the cell reports the failure, and a hung tool would cost the
-		// timeout every run.
-		out := map[string]bool{}
-		for run := 1; run <= c.runs; run++ {
-			// Rotate the order, so that no tool always goes first
-			// after the upload or always follows the same tool.
-			for i := range tools {
-				t := tools[(i+run-1)%len(tools)]
-				if out[t.Name()] {
-					continue
-				}
-				r := runOnce(ctx, c.timeout, w, t)
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				r.Server, r.Run = name, run
-				rep.Add(r)
-				logf("[%s] %s, run %d/%d, %s: %s", name, w.Name(), run, c.runs, t.Name(), r.Summary(w.Bytes()))
-				if r.Status != OK {
-					out[t.Name()] = true
-				}
-			}
-		}
-	}
-	return nil
-}
-
-func slug(s string) string { return strings.ReplaceAll(s, " ", "-") }
-
-// runOnce is one cold run: a fresh mount, empty caches, the workload
-// under a time limit, the daemon's peak memory, unmount.
-func runOnce(ctx context.Context, limit time.Duration, w Workload, t Tool) Record {
-	r := Record{Workload: w.Name(), Tool: t.Name()}
-	o := func() Outcome {
-		if err := t.Mount(ctx); err != nil {
-			return failed(err)
-		}
-		if err := dropCaches(); err != nil {
-			return failed(fmt.Errorf("drop_caches: %w", err))
-		}
-		rctx, cancel := context.WithTimeout(ctx, limit)
-		defer cancel()
-		done := make(chan Outcome, 1)
-		go func() { done <- w.Run(rctx, t) }()
-		select {
-		case o := <-done:
-			if o.Status != OK && errors.Is(rctx.Err(), context.DeadlineExceeded) {
-				o = Outcome{Status: Timeout}
-			}
-			return o
-		case <-rctx.Done():
-			// A reader between two reads stops at once and closes the
-			// file, so that the unmount is not busy. One stuck in the
-			// kernel stays; Unmount then kills the daemon, which ends it.
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-			}
-			return Outcome{Status: Timeout}
-		}
-	}()
-	r.Status, r.Seconds = o.Status, o.Dur.Seconds()
-	if o.Status == Timeout {
-		o.Err = fmt.Errorf("not done after %s", limit)
-	}
-	if o.Err != nil {
-		r.Error = o.Err.Error()
-	}
-	r.PeakRSS = t.PeakRSS()
-	if err := t.Unmount(context.Background()); err != nil {
-		// Worth knowing, but the bytes were read (or not) already.
-		logf("%s: %v", t.Name(), err)
-		r.Notes = append(r.Notes, err.Error())
-	}
-	return r
 }

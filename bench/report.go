@@ -24,16 +24,17 @@ type Record struct {
 	Status   Status   `json:"status"`
 	Seconds  float64  `json:"seconds,omitempty"`
 	PeakRSS  int64    `json:"peak_rss_bytes,omitempty"`
+	Changes  int      `json:"changes,omitempty"` // NOT-NOOP: lines of changes rsync reported
 	Error    string   `json:"error,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
 }
 
 // Summary is the progress line of a run.
-func (r Record) Summary(bytes int64) string {
+func (r Record) Summary(bytes int64, files int) string {
 	if r.Status != OK {
 		return string(r.Status) + ": " + r.Error
 	}
-	return fmt.Sprintf("%.2f s (%s), peak RSS %s", r.Seconds, rate(bytes, r.Seconds), mib(r.PeakRSS))
+	return fmt.Sprintf("%.2f s (%s), peak RSS %s", r.Seconds, rate(bytes, files, r.Seconds), mib(r.PeakRSS))
 }
 
 // Report gathers the records and what is needed to reproduce them.
@@ -47,6 +48,7 @@ type Report struct {
 	Versions map[string]string `json:"versions"`
 	Servers  map[string]string `json:"servers"`
 	Bytes    map[string]int64  `json:"workload_bytes"`
+	Files    map[string]int    `json:"workload_files"`
 	Records  []Record          `json:"records"`
 
 	tools, workloads, servers []string // in order of first appearance
@@ -150,9 +152,13 @@ func (rep *Report) cell(workload, server, tool string) *cell {
 // valid says whether the cell has a time to show: every run passed.
 func (c *cell) valid() bool { return c.bad == nil && len(c.ok) > 0 }
 
-func rate(bytes int64, seconds float64) string {
-	if seconds <= 0 {
+// rate is MB/s, or files/s for a workload of many files.
+func rate(bytes int64, files int, seconds float64) string {
+	switch {
+	case seconds <= 0:
 		return "-"
+	case files > 1:
+		return fmt.Sprintf("%.0f files/s", float64(files)/seconds)
 	}
 	return fmt.Sprintf("%.0f MB/s", float64(bytes)/seconds/1e6)
 }
@@ -171,7 +177,9 @@ func (rep *Report) Markdown() string {
 	c := rep.Config
 	fmt.Fprintf(&b, "# ssecfs benchmark, %s\n\n", rep.Started.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Median of %d cold run(s) per cell, min–max in brackets; MB/s = 10^6 bytes/s. "+
-		"`vs ssecfs` is the tool's median time divided by ssecfs's: above 1 the tool is slower than ssecfs, below 1 faster.\n\n", c.runs)
+		"`vs ssecfs` is the tool's median time divided by ssecfs's: above 1 the tool is slower than ssecfs, below 1 faster. "+
+		"Writes are timed until the data is in the bucket (sync and unmount included), then checked: "+
+		"SSE-C (a HEAD without the key must fail), full size, the same bytes.\n\n", c.runs)
 
 	ref := "ssecfs"
 	head := []string{"workload", "server"}
@@ -190,7 +198,7 @@ func (rep *Report) Markdown() string {
 			base := rep.cell(w, s, ref)
 			for _, t := range rep.tools {
 				x := rep.cell(w, s, t)
-				line = append(line, x.text(rep.Bytes[w], c.timeout))
+				line = append(line, x.text(rep.Bytes[w], rep.Files[w], c.timeout))
 				if x.bad != nil {
 					failures = append(failures, x.bad)
 				}
@@ -208,7 +216,7 @@ func (rep *Report) Markdown() string {
 	}
 
 	b.WriteString("\nPeak resident memory (VmHWM, highest of the runs) of the process doing the work: " +
-		"the FUSE daemon, measured at the end of the read while still mounted; for aws s3 cp, the aws process.\n\n")
+		"the FUSE daemon over the whole mount, uploads at unmount included; for aws s3 cp, the aws process.\n\n")
 	row(&b, append([]string{"workload", "server"}, rep.tools...))
 	row(&b, slices.Repeat([]string{"---"}, len(rep.tools)+2))
 	for _, w := range rep.workloads {
@@ -224,7 +232,15 @@ func (rep *Report) Markdown() string {
 	if len(failures) > 0 {
 		b.WriteString("\nFailures (a tool is not run again for a workload and server after its first failure):\n\n")
 		for _, r := range failures {
-			fmt.Fprintf(&b, "- %s, %s, %s, run %d: %s: %s\n", r.Tool, r.Workload, r.Server, r.Run, r.Status, oneLine(r.Error))
+			when := fmt.Sprintf("run %d", r.Run)
+			if r.Run == 0 {
+				when = "before the runs"
+			}
+			what := string(r.Status)
+			if r.Status == NotNoop {
+				what = fmt.Sprintf("not a no-op, %d lines of changes in %.2f s", r.Changes, r.Seconds)
+			}
+			fmt.Fprintf(&b, "- %s, %s, %s, %s: %s: %s\n", r.Tool, r.Workload, r.Server, when, what, oneLine(r.Error))
 		}
 	}
 	var notes []string
@@ -255,16 +271,18 @@ func (rep *Report) Markdown() string {
 }
 
 // text is the cell's entry in the time table.
-func (c *cell) text(bytes int64, limit time.Duration) string {
+func (c *cell) text(bytes int64, files int, limit time.Duration) string {
 	switch {
 	case c.runs == 0:
 		return "-"
 	case c.bad != nil && c.bad.Status == Timeout:
 		return fmt.Sprintf("TIMEOUT (>%s)", limit)
+	case c.bad != nil && c.bad.Status == NotNoop:
+		return fmt.Sprintf("not a no-op (%d)", c.bad.Changes)
 	case c.bad != nil:
 		return string(c.bad.Status)
 	}
-	s := fmt.Sprintf("%.2f s (%s)", c.median, rate(bytes, c.median))
+	s := fmt.Sprintf("%.2f s (%s)", c.median, rate(bytes, files, c.median))
 	if len(c.ok) > 1 {
 		s += fmt.Sprintf(" [%.2f–%.2f]", c.lo, c.hi)
 	}

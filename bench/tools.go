@@ -14,10 +14,12 @@ import (
 	"time"
 )
 
-// Tool is one way of getting an object's bytes to a program: the raw S3
-// client or a FUSE filesystem. One value serves one server; the runner
-// calls Setup once, then Mount, ReadPath (through a Workload), PeakRSS and
-// Unmount for every run.
+// Tool is one way of getting data between a program and a bucket: the raw
+// S3 client or a FUSE filesystem. One value serves one server; the runner
+// calls Setup once, then for every run Mount, the workload (which may call
+// Durable), Unmount and PeakRSS. What a workload needs beyond that is a
+// small interface of its own (pathReader, fileWriter, treeCopier,
+// treeSyncer), which every tool here implements.
 type Tool interface {
 	// Name is the column heading in the report.
 	Name() string
@@ -28,16 +30,21 @@ type Tool interface {
 	// Mount starts a fresh mount of the bucket and returns once it is
 	// ready. The raw client has nothing to mount.
 	Mount(ctx context.Context) error
-	// ReadPath returns a local path that holds the bytes of object key:
-	// for a mount the path inside it; the raw client downloads the object
-	// first, and that download is part of the measured time.
-	ReadPath(ctx context.Context, key string) (string, error)
-	// PeakRSS is the peak resident memory in bytes of the process that did
-	// the work (the FUSE daemon, or the last download), 0 if unknown.
-	PeakRSS() int64
+	// Durable returns once the objects just written through the tool
+	// (key → size) are in the bucket: sync, then for a mount its unmount
+	// (ssecfs uploads what waits before its umount returns), and for a
+	// daemon that uploads after close and does not wait for that at exit
+	// (rclone's VFS cache), polling the bucket before the unmount. It is
+	// part of a write's measured time.
+	Durable(ctx context.Context, want map[string]int64) error
 	// Unmount ends the mount and returns once the daemon has exited,
-	// forcing both if they do not go by themselves.
+	// forcing both if they do not go by themselves. A second call does
+	// nothing.
 	Unmount(ctx context.Context) error
+	// PeakRSS is the peak resident memory in bytes of the process that did
+	// the work during the last run (the FUSE daemon over its whole life,
+	// or the aws process), 0 if unknown. Called after Unmount.
+	PeakRSS() int64
 }
 
 // Target is one bucket on one server, as every tool sees it.
@@ -47,9 +54,99 @@ type Target struct {
 	// Secret is the SSE-C key as users have it: 32 printable characters
 	// used directly as the key bytes by aws, rclone, s3fs and ssecfs.
 	Secret string
+	// S3 is the bench's own client of the bucket, for checks.
+	S3 *objStore
 	// Dir is a private directory per tool and server for key files,
 	// the mountpoint and logs.
 	Dir string
+}
+
+// mountFS is what every FUSE tool does in the workloads: the programs
+// users run (cp, rsync) on paths inside the mountpoint.
+type mountFS struct{ mp string }
+
+func (m mountFS) ReadPath(ctx context.Context, key string) (string, error) {
+	return filepath.Join(m.mp, key), nil
+}
+
+func (m mountFS) WriteFile(ctx context.Context, src, key string) error {
+	_, err := m.run(ctx, "cp", src, filepath.Join(m.mp, key))
+	return err
+}
+
+func (m mountFS) CopyIn(ctx context.Context, src, prefix string) error {
+	_, err := m.run(ctx, "cp", "-r", src, filepath.Join(m.mp, prefix))
+	return err
+}
+
+func (m mountFS) CopyOut(ctx context.Context, prefix, dst string) error {
+	_, err := m.run(ctx, "cp", "-r", filepath.Join(m.mp, prefix), dst)
+	return err
+}
+
+func (m mountFS) Sync(ctx context.Context, src, prefix string) ([]string, error) {
+	out, err := m.run(ctx, "rsync", "-ai", src+"/", filepath.Join(m.mp, prefix)+"/")
+	return lines(out), err
+}
+
+// run is command with the mountpoint written as MOUNT in errors, which
+// keeps them short enough for the report.
+func (m mountFS) run(ctx context.Context, name string, args ...string) (string, error) {
+	out, err := command(ctx, name, args...)
+	if err != nil {
+		err = errors.New(strings.ReplaceAll(err.Error(), m.mp, "MOUNT"))
+	}
+	return out, err
+}
+
+// durable is Durable for a mount: settle, if not nil, waits for uploads
+// the daemon does in the background; unmount ends the mount.
+func durable(ctx context.Context, want map[string]int64, settle func(context.Context, map[string]int64) error,
+	unmount func(context.Context) error) error {
+	if _, err := command(ctx, "sync"); err != nil {
+		return err
+	}
+	if settle != nil {
+		if err := settle(ctx, want); err != nil {
+			return err
+		}
+	}
+	return unmount(ctx)
+}
+
+// command runs a program and returns its standard output; the error
+// carries the first lines of its standard error, where cp and rsync name
+// the cause.
+func command(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %v: %s", name, err, firstLines(stderr.String(), 2))
+	}
+	return string(out), nil
+}
+
+// lines splits output into its non-empty lines.
+func lines(out string) []string {
+	var l []string
+	for _, s := range strings.Split(out, "\n") {
+		if s = strings.TrimSpace(s); s != "" {
+			l = append(l, s)
+		}
+	}
+	return l
+}
+
+func firstLines(s string, n int) string {
+	l := lines(s)
+	return strings.Join(l[:min(n, len(l))], " / ")
+}
+
+func lastLines(s string, n int) string {
+	l := lines(s)
+	return strings.Join(l[max(0, len(l)-n):], " / ")
 }
 
 // writePrivate writes a file only its owner may read (key files; s3fs
@@ -59,73 +156,18 @@ func writePrivate(path, content string) error {
 }
 
 // ---------------------------------------------------------------------------
-// aws s3 cp: the raw-client reference
-
-type awsTool struct {
-	t   *Target
-	rss int64
-	n   int // downloads so far, for distinct file names
-}
-
-func newAWS() Tool { return &awsTool{} }
-
-func (a *awsTool) Name() string { return "aws s3 cp" }
-
-func (a *awsTool) Version(ctx context.Context) string {
-	v, _, _ := strings.Cut(firstLine(ctx, awsCLI, "--version"), " ")
-	return v
-}
-
-func (a *awsTool) Setup(ctx context.Context, t *Target) error { a.t = t; return nil }
-
-func (a *awsTool) Mount(ctx context.Context) error {
-	// The previous download would otherwise sit in the page cache and on
-	// disk; a cold run starts without it.
-	return removeDownloads(a.t.Dir)
-}
-
-// ReadPath downloads the object with aws's own defaults (parallel ranged
-// GETs of 8 MiB parts, 10 at a time) to a local file.
-func (a *awsTool) ReadPath(ctx context.Context, key string) (string, error) {
-	a.n++
-	dst := filepath.Join(a.t.Dir, fmt.Sprintf("download-%d", a.n))
-	args := append([]string{"--endpoint-url", a.t.Server.Endpoint, "s3", "cp", "--only-show-errors"},
-		sseArgs(a.t.Secret)...)
-	cmd := exec.CommandContext(ctx, awsCLI, append(args, "s3://"+a.t.Bucket+"/"+key, dst)...)
-	cmd.Env = a.t.Server.awsEnv()
-	out, err := cmd.CombinedOutput()
-	a.rss = childPeakRSS(cmd.ProcessState)
-	if err != nil {
-		return "", fmt.Errorf("aws s3 cp: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return dst, nil
-}
-
-func (a *awsTool) PeakRSS() int64 { return a.rss }
-
-func (a *awsTool) Unmount(ctx context.Context) error { return removeDownloads(a.t.Dir) }
-
-func removeDownloads(dir string) error {
-	files, _ := filepath.Glob(filepath.Join(dir, "download-*"))
-	for _, f := range files {
-		if err := os.Remove(f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ---------------------------------------------------------------------------
 // ssecfs, mounted as users do: "ssecfs mount" returns once the background
 // daemon serves the mount.
 
 type ssecfsTool struct {
-	bin  string
-	t    *Target
-	mp   string
-	key  string
-	runs int
-	pid  int // the daemon, while mounted
+	bin     string
+	t       *Target
+	key     string
+	journal string
+	runs    int
+	pid     int   // the daemon, while mounted
+	peak    int64 // its VmHWM, last seen
+	mountFS
 }
 
 func newSSECFS(bin string) func() Tool {
@@ -140,6 +182,7 @@ func (s *ssecfsTool) Version(ctx context.Context) string {
 
 func (s *ssecfsTool) Setup(ctx context.Context, t *Target) error {
 	s.t, s.mp, s.key = t, filepath.Join(t.Dir, "mnt"), filepath.Join(t.Dir, "key")
+	s.journal = filepath.Join(t.Dir, "journal")
 	if err := os.MkdirAll(s.mp, 0o755); err != nil {
 		return err
 	}
@@ -148,10 +191,16 @@ func (s *ssecfsTool) Setup(ctx context.Context, t *Target) error {
 
 func (s *ssecfsTool) Mount(ctx context.Context) error {
 	s.runs++
+	s.peak = 0
+	// A fresh mount starts without files left waiting by an earlier
+	// failed run (the next mount would upload them).
+	if err := os.RemoveAll(s.journal); err != nil {
+		return err
+	}
 	// A log per mount, so that the "mounted" line found is this daemon's.
 	logPath := filepath.Join(s.t.Dir, fmt.Sprintf("ssecfs-%d.log", s.runs))
 	cmd := exec.CommandContext(ctx, s.bin, "mount", "--endpoint", s.t.Server.Endpoint,
-		"--key-file", s.key, "--log-file", logPath, s.t.Bucket, s.mp)
+		"--key-file", s.key, "--journal-dir", s.journal, "--log-file", logPath, s.t.Bucket, s.mp)
 	cmd.Env = s.t.Server.awsEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("ssecfs mount: %v: %s", err, strings.TrimSpace(string(out)))
@@ -183,11 +232,13 @@ func pidFromLog(path string) (int, error) {
 	return 0, fmt.Errorf("no msg=mounted line with the daemon's pid in %s", path)
 }
 
-func (s *ssecfsTool) ReadPath(ctx context.Context, key string) (string, error) {
-	return filepath.Join(s.mp, key), nil
+// Durable: "ssecfs umount" returns only once every file waiting for
+// upload is in the bucket, and fails if one could not be uploaded.
+func (s *ssecfsTool) Durable(ctx context.Context, want map[string]int64) error {
+	return durable(ctx, want, nil, s.Unmount)
 }
 
-func (s *ssecfsTool) PeakRSS() int64 { return peakRSS(s.pid) }
+func (s *ssecfsTool) PeakRSS() int64 { return s.peak }
 
 func (s *ssecfsTool) Unmount(ctx context.Context) error {
 	if s.pid == 0 {
@@ -195,6 +246,10 @@ func (s *ssecfsTool) Unmount(ctx context.Context) error {
 	}
 	pid := s.pid
 	s.pid = 0
+	// The daemon is not our child: its peak memory is sampled while it
+	// uploads what waits and exits.
+	stop := sampleRSS(pid)
+	defer func() { s.peak = max(s.peak, stop()) }()
 	var errs []error
 	if isMounted(s.mp) {
 		out, err := exec.CommandContext(ctx, s.bin, "umount", s.mp).CombinedOutput()

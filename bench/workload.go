@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,38 +14,71 @@ import (
 	"time"
 )
 
-// Workload is one measured task. Prepare puts its data into a bucket once
-// per server; Run performs it once through a freshly mounted tool and
-// checks every byte that came back.
+// Workload is one measured task. Prepare sets it up once per server
+// (data every tool reads, the server's bucket); Run performs it once
+// through a freshly mounted tool, with cold caches, and checks the result:
+// bytes read, or objects written (encrypted, complete, the same bytes).
+// What a workload needs from a tool beyond Tool is a small interface
+// declared next to it.
 type Workload interface {
 	// Name is the row heading in the report.
 	Name() string
 	// Bytes is the amount of data one Run moves, for the MB/s figure.
 	Bytes() int64
+	// Files is the number of files one Run moves; above 1 the report
+	// shows files/s.
+	Files() int
 	Prepare(ctx context.Context, t *Target) error
 	Run(ctx context.Context, tool Tool) Outcome
 	// Close removes local files the workload made.
 	Close()
 }
 
+// seeder is a workload that needs data written through each tool itself
+// before its timed runs (rsync compares against what the tool stored).
+// Seed mounts the tool; the runner unmounts it afterwards.
+type seeder interface {
+	Seed(ctx context.Context, tool Tool) Outcome
+}
+
 // Status is how one run ended.
 type Status string
 
 const (
-	OK      Status = "ok"
-	Corrupt Status = "CORRUPT" // the bytes read differ from those written
-	Timeout Status = "TIMEOUT"
-	Failed  Status = "FAILED" // an error: mount, read, download
+	OK        Status = "ok"
+	Corrupt   Status = "CORRUPT"   // the bytes read or stored differ from those written
+	Plaintext Status = "PLAINTEXT" // an object written was stored without SSE-C
+	NotNoop   Status = "NOT-NOOP"  // an rsync that should change nothing changed something
+	Timeout   Status = "TIMEOUT"
+	Failed    Status = "FAILED" // an error: mount, read, write, download
 )
 
-// Outcome is one run's result. Dur counts only for OK.
+// Outcome is one run's result. Dur counts only for OK (and is kept for
+// NotNoop, which ran to its end).
 type Outcome struct {
-	Status Status
-	Dur    time.Duration
-	Err    error
+	Status  Status
+	Dur     time.Duration
+	Err     error
+	Changes int // NotNoop: the lines of changes reported
 }
 
 func failed(err error) Outcome { return Outcome{Status: Failed, Err: err} }
+
+// checked turns the error of a check of written objects into an outcome.
+func checked(err error) Outcome {
+	switch {
+	case errors.Is(err, errPlaintext):
+		return Outcome{Status: Plaintext, Err: err}
+	case errors.Is(err, errBytes):
+		return Outcome{Status: Corrupt, Err: err}
+	}
+	return failed(err)
+}
+
+// lacks is the outcome for a tool without the interface a workload needs.
+func lacks(tool Tool, what string) Outcome {
+	return failed(fmt.Errorf("%s cannot %s", tool.Name(), what))
+}
 
 // ---------------------------------------------------------------------------
 // Sequential read of one big object, read fully and hashed.
@@ -86,6 +120,16 @@ func (w *seqRead) Name() string { return "cold read " + formatSize(w.size) }
 
 func (w *seqRead) Bytes() int64 { return w.size }
 
+func (w *seqRead) Files() int { return 1 }
+
+// pathReader is what the cold read needs from a tool.
+type pathReader interface {
+	// ReadPath returns a local path that holds the bytes of object key:
+	// for a mount the path inside it; the raw client downloads the object
+	// first, and that download is part of the measured time.
+	ReadPath(ctx context.Context, key string) (string, error)
+}
+
 // Prepare uploads the object with the raw client, SSE-C with the target's
 // secret, as users' data gets there.
 func (w *seqRead) Prepare(ctx context.Context, t *Target) error {
@@ -98,8 +142,12 @@ func (w *seqRead) Prepare(ctx context.Context, t *Target) error {
 // hashes it on the way. The time runs from asking the tool for the path to
 // the last byte: for the raw client that includes its download.
 func (w *seqRead) Run(ctx context.Context, tool Tool) Outcome {
+	pr, ok := tool.(pathReader)
+	if !ok {
+		return lacks(tool, "read a path")
+	}
 	start := time.Now()
-	path, err := tool.ReadPath(ctx, w.key)
+	path, err := pr.ReadPath(ctx, w.key)
 	if err != nil {
 		return failed(err)
 	}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// runServer runs every workload through every tool on one server, in a
+// bucket of its own that is removed afterwards.
+func runServer(ctx context.Context, c *config, name, work string, makers []func() Tool, workloads []Workload, rep *Report) error {
+	srv, err := loadServer(name)
+	if err != nil {
+		return err
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	bucket := "ssecfs-bench-" + hex.EncodeToString(b)
+	logf("[%s] bucket %s", name, bucket)
+	if _, err := runAWS(ctx, srv, "s3", "mb", "s3://"+bucket); err != nil {
+		return err
+	}
+	defer func() {
+		// Not ctx: the bucket goes even after an interrupt.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if _, err := runAWS(cctx, srv, "s3", "rb", "--force", "s3://"+bucket); err != nil {
+			logf("[%s] removing bucket: %v", name, err)
+		}
+	}()
+	secret := randomString(32)
+	s3, err := newObjStore(srv, bucket, secret)
+	if err != nil {
+		return err
+	}
+	base := &Target{Server: srv, Bucket: bucket, Secret: secret, S3: s3}
+	for _, w := range workloads {
+		logf("[%s] preparing %s", name, w.Name())
+		if err := w.Prepare(ctx, base); err != nil {
+			return err
+		}
+	}
+	var tools []Tool
+	for _, mk := range makers {
+		t := mk()
+		tgt := *base
+		tgt.Dir = filepath.Join(work, name, slug(t.Name()))
+		if err := os.MkdirAll(tgt.Dir, 0o700); err != nil {
+			return err
+		}
+		if err := t.Setup(ctx, &tgt); err != nil {
+			return fmt.Errorf("%s setup on %s: %w", t.Name(), name, err)
+		}
+		rep.Versions[t.Name()] = t.Version(ctx)
+		tools = append(tools, t)
+	}
+	for _, w := range workloads {
+		// A tool that failed once is not run again for this workload:
+		// the cell reports the failure, and a hung tool would cost the
+		// timeout every run.
+		out := map[string]bool{}
+		if s, ok := w.(seeder); ok {
+			for _, t := range tools {
+				r := seedOnce(ctx, c.timeout, s, t)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if r.Status != OK {
+					r.Workload, r.Server = w.Name(), name
+					rep.Add(r)
+					out[t.Name()] = true
+					logf("[%s] %s, writing the files first, %s: %s", name, w.Name(), t.Name(), r.Summary(0, 0))
+				}
+			}
+		}
+		for run := 1; run <= c.runs; run++ {
+			// Rotate the order, so that no tool always goes first
+			// after the upload or always follows the same tool.
+			for i := range tools {
+				t := tools[(i+run-1)%len(tools)]
+				if out[t.Name()] {
+					continue
+				}
+				r := runOnce(ctx, c.timeout, w, t)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r.Server, r.Run = name, run
+				rep.Add(r)
+				logf("[%s] %s, run %d/%d, %s: %s", name, w.Name(), run, c.runs, t.Name(), r.Summary(w.Bytes(), w.Files()))
+				if r.Status != OK {
+					out[t.Name()] = true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// slug is a tool's name as a file name: "rclone writes" → "rclone-writes".
+func slug(s string) string { return strings.ReplaceAll(s, " ", "-") }
+
+// runOnce is one cold run: a fresh mount, empty caches, the workload
+// under a time limit, unmount, the daemon's peak memory.
+func runOnce(ctx context.Context, limit time.Duration, w Workload, t Tool) Record {
+	r := Record{Workload: w.Name(), Tool: t.Name()}
+	o := func() Outcome {
+		if err := t.Mount(ctx); err != nil {
+			return failed(err)
+		}
+		if err := dropCaches(); err != nil {
+			return failed(fmt.Errorf("drop_caches: %w", err))
+		}
+		return limited(ctx, limit, w.Run, t)
+	}()
+	r.Status, r.Seconds, r.Changes = o.Status, o.Dur.Seconds(), o.Changes
+	if o.Status == Timeout {
+		o.Err = fmt.Errorf("not done after %s", limit)
+	}
+	if o.Err != nil {
+		r.Error = o.Err.Error()
+	}
+	if err := t.Unmount(context.Background()); err != nil {
+		// Worth knowing, but the bytes were read (or not) already.
+		logf("%s: %v", t.Name(), err)
+		r.Notes = append(r.Notes, err.Error())
+	}
+	r.PeakRSS = t.PeakRSS()
+	return r
+}
+
+// seedOnce writes what a seeder needs through t before the timed runs,
+// under the same time limit.
+func seedOnce(ctx context.Context, limit time.Duration, s seeder, t Tool) Record {
+	r := Record{Tool: t.Name()}
+	o := func() Outcome {
+		if err := t.Mount(ctx); err != nil {
+			return failed(err)
+		}
+		return limited(ctx, limit, s.Seed, t)
+	}()
+	if err := t.Unmount(context.Background()); err != nil && o.Status == OK {
+		o = failed(err)
+	}
+	r.Status = o.Status
+	if o.Err != nil {
+		r.Error = "writing the files before the runs: " + o.Err.Error()
+	} else if o.Status == Timeout {
+		r.Error = fmt.Sprintf("writing the files before the runs: not done after %s", limit)
+	}
+	return r
+}
+
+// limited runs fn under limit; past it the outcome is Timeout.
+func limited(ctx context.Context, limit time.Duration, fn func(context.Context, Tool) Outcome, t Tool) Outcome {
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	done := make(chan Outcome, 1)
+	go func() { done <- fn(rctx, t) }()
+	select {
+	case o := <-done:
+		if o.Status != OK && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+			o = Outcome{Status: Timeout}
+		}
+		return o
+	case <-rctx.Done():
+		// A reader between two reads stops at once and closes the
+		// file, so that the unmount is not busy. One stuck in the
+		// kernel stays; Unmount then kills the daemon, which ends it.
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+		return Outcome{Status: Timeout}
+	}
+}
