@@ -206,12 +206,8 @@ func (f *File) openEntry(ctx context.Context, writer, trunc bool) (*handle, sysc
 // ensureEntry returns the file's entry, holding one handle on it.
 func (f *File) ensureEntry(ctx context.Context, writer bool) (*stage.Entry, syscall.Errno) {
 	key := f.Key()
-	if e := f.fsys.stage.Lookup(key); e != nil {
-		e2, err := f.fsys.stage.OpenFile(key, nil, stage.Attrs{}, writer)
-		if err != nil {
-			return nil, toErrno(err)
-		}
-		return e2, 0
+	if e := f.fsys.stage.Hold(key, writer); e != nil {
+		return e, 0
 	}
 	h, err := f.attrs(ctx)
 	if err != nil {

@@ -142,6 +142,25 @@ func (m *Manager) Lookup(key string) *Entry {
 	return m.byKey[key]
 }
 
+// Hold returns the entry of key with one more handle counted on it, or nil
+// if there is none. Unlike Lookup followed by OpenFile, an entry cannot be
+// forgotten in between (which would turn the handle into an empty file).
+func (m *Manager) Hold(key string, writer bool) *Entry {
+	m.mu.Lock()
+	e := m.byKey[key]
+	m.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dropped { // forgotten or deleted meanwhile
+		return nil
+	}
+	e.hold(writer, 1)
+	return e
+}
+
 // Under lists the entries whose keys start with prefix.
 func (m *Manager) Under(prefix string) []*Entry {
 	m.mu.Lock()
@@ -165,9 +184,12 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 	m.mu.Unlock()
 	if e != nil {
 		e.mu.Lock()
-		e.hold(writer, 1)
-		e.mu.Unlock()
-		return e, nil
+		if !e.dropped {
+			e.hold(writer, 1)
+			e.mu.Unlock()
+			return e, nil
+		}
+		e.mu.Unlock() // forgotten meanwhile: start afresh
 	}
 	id := newID()
 	f, err := os.OpenFile(m.dataPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
