@@ -221,8 +221,7 @@ func (d *Dir) renameFile(ctx context.Context, node fusefs.InodeEmbedder, name st
 		}
 	}
 	var size int64
-	if e := d.fsys.stage.Lookup(src); e != nil {
-		d.fsys.stage.Rename(e, dst)
+	if e := d.fsys.stage.Lookup(src); e != nil && d.fsys.stage.Rename(e, dst) {
 		size = e.Info().Size
 	} else {
 		a, err := d.fsys.meta.get(ctx, src)
@@ -322,7 +321,20 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 		return toErrno(err)
 	}
 	for k, e := range pending {
-		d.fsys.stage.Rename(e, dst+strings.TrimPrefix(k, src))
+		to := dst + strings.TrimPrefix(k, src)
+		if d.fsys.stage.Rename(e, to) {
+			continue
+		}
+		// Uploaded while the folder was copied: it is an object now.
+		a, err := d.fsys.meta.get(ctx, k)
+		if err == nil {
+			_, err = d.fsys.copier.Copy(ctx, k, to, a.Size, a.Encryption == store.EncPlain, nil)
+		}
+		if err != nil {
+			d.fsys.log.Error("folder rename: a file uploaded meanwhile stays under the old name", "key", k, "err", err)
+			return toErrno(err)
+		}
+		objects = append(objects, store.Entry{Key: k})
 	}
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(8)

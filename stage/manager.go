@@ -217,9 +217,14 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 // Rename moves an entry to newKey; it replaces any entry there. If the
 // entry's old name exists in the bucket (an uploaded file, or one being
 // uploaded), that object is deleted once the file is uploaded under its
-// new name, so a rename costs no copy.
-func (m *Manager) Rename(e *Entry, newKey string) {
+// new name, so a rename costs no copy. It reports false if the entry was
+// forgotten meanwhile (uploaded): then the object is renamed in the bucket.
+func (m *Manager) Rename(e *Entry, newKey string) bool {
 	e.mu.Lock()
+	if e.dropped {
+		e.mu.Unlock()
+		return false
+	}
 	old := e.key
 	if e.base != nil && e.base.Key == old || e.cleanGen > 0 {
 		e.deleteAfter = append(e.deleteAfter, old)
@@ -238,6 +243,7 @@ func (m *Manager) Rename(e *Entry, newKey string) {
 	m.mu.Unlock()
 	e.mu.Unlock()
 	m.persistIfClosed(e)
+	return true
 }
 
 // Drop forgets an entry (its file was deleted): no upload, journal removed.
