@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,25 @@ import (
 )
 
 const ourMD5, otherMD5 = "ours", "other"
+
+// syncBuffer is a log destination that goroutines still running after a
+// test (uploads) may write to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // testMount mounts an in-memory bucket in a temporary folder and returns
 // the folder. The mount goes away with the test.
@@ -31,7 +51,7 @@ func testMount(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
+	var logs syncBuffer
 	f := New(Options{
 		Store: m, Cache: c, Prefix: prefix, MetaTTL: ttl, ReadAhead: 16 << 10,
 		Log: slog.New(slog.NewTextHandler(&logs, nil)),

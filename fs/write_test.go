@@ -26,7 +26,7 @@ func rwMount(t *testing.T, m *memstore.Store, window time.Duration) (string, *st
 		t.Skip("in-process FUSE tests mount directly and need root")
 	}
 	c, _ := cache.New(cache.Options{Size: 64 << 10, BlockSize: 4 << 10, Parallel: 4})
-	var logs bytes.Buffer
+	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f := New(Options{Store: m, Cache: c, MetaTTL: time.Minute, ReadAhead: 16 << 10, Log: log})
 	mgr, err := stage.Open(stage.Config{

@@ -56,10 +56,15 @@ func (m *Manager) Drain(ctx context.Context) error {
 	}
 	m.poke()
 	for {
+		m.mu.Lock()
+		seen := m.changes
+		m.mu.Unlock()
 		left := m.Pending()
 		m.mu.Lock()
 		busy := m.running > 0
 		m.mu.Unlock()
+		// Stuck: failed for good. A file still open is not: the kernel
+		// releases handles a little after close(2) returns.
 		stuck := 0
 		for _, s := range left {
 			e := m.Lookup(s.Key)
@@ -67,7 +72,7 @@ func (m *Manager) Drain(ctx context.Context) error {
 				continue
 			}
 			e.mu.Lock()
-			if !e.queued && e.failed != nil || e.writers > 0 {
+			if !e.queued && e.failed != nil && e.writers == 0 {
 				stuck++
 			}
 			e.mu.Unlock()
@@ -82,25 +87,24 @@ func (m *Manager) Drain(ctx context.Context) error {
 			}
 			return fmt.Errorf("%w: %s", ErrNotDrained, strings.Join(names, ", "))
 		}
-		if err := m.waitChange(ctx); err != nil {
+		if err := m.waitChange(ctx, seen); err != nil {
 			return err
 		}
 	}
 }
 
-// waitChange waits until an upload ends or ctx is done.
-func (m *Manager) waitChange(ctx context.Context) error {
+// waitChange waits until something changed since seen, or ctx is done.
+func (m *Manager) waitChange(ctx context.Context, seen uint64) error {
 	stop := context.AfterFunc(ctx, func() {
 		m.mu.Lock()
-		m.changed.Broadcast()
+		m.signalLocked()
 		m.mu.Unlock()
 	})
 	defer stop()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if ctx.Err() != nil {
-		return ctx.Err()
+	for m.changes == seen && ctx.Err() == nil {
+		m.changed.Wait()
 	}
-	m.changed.Wait()
 	return ctx.Err()
 }

@@ -56,7 +56,8 @@ type Manager struct {
 	byKey    map[string]*Entry // entries by current key; guarded by mu
 	used     int64             // spool bytes in use; guarded by mu
 	draining bool              // upload everything now; guarded by mu
-	changed  *sync.Cond        // signalled when an upload ends; uses mu
+	changed  *sync.Cond        // signalled when an upload ends or a file is released; uses mu
+	changes  uint64            // counts those signals, so a waiter misses none; guarded by mu
 	// big admits one multipart upload at a time: each already sends its
 	// parts in parallel, and their buffers bound the daemon's memory.
 	big chan struct{}
@@ -291,6 +292,12 @@ func (m *Manager) closeDroppedLocked(e *Entry) {
 	m.removeFiles(e.id)
 }
 
+// signalLocked wakes Drain. Called with m.mu held.
+func (m *Manager) signalLocked() {
+	m.changes++
+	m.changed.Broadcast()
+}
+
 // reserve takes n bytes of the spool's cap.
 func (m *Manager) reserve(n int64) error {
 	m.mu.Lock()
@@ -361,6 +368,9 @@ func (m *Manager) schedule(e *Entry) {
 	e.queued = true
 	e.due = time.Now().Add(m.window)
 	m.poke()
+	m.mu.Lock()
+	m.signalLocked() // a file released: a Drain may go on
+	m.mu.Unlock()
 }
 
 // forgetLocked removes a clean, closed entry. Called with e.mu held.
@@ -378,7 +388,7 @@ func (m *Manager) forgetLocked(e *Entry) {
 	}
 	m.removeFiles(e.id)
 	m.mu.Lock()
-	m.changed.Broadcast()
+	m.signalLocked()
 	m.mu.Unlock()
 }
 
@@ -447,11 +457,11 @@ func (m *Manager) startDue() time.Duration {
 		e.mu.Unlock()
 		go func() {
 			err := m.upload(context.Background(), e)
+			m.retryLater(e, err) // before Drain is woken: it must see the retry queued
 			m.mu.Lock()
 			m.running--
-			m.changed.Broadcast()
+			m.signalLocked()
 			m.mu.Unlock()
-			m.retryLater(e, err)
 			m.poke()
 		}()
 	}
