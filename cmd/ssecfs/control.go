@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -40,8 +41,13 @@ type reply struct {
 }
 
 func runtimeDir() string {
+	// XDG_RUNTIME_DIR only if it is ours: su and runuser may pass another
+	// user's along.
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "ssecfs")
+		var st syscall.Stat_t
+		if syscall.Stat(d, &st) == nil && int(st.Uid) == os.Getuid() {
+			return filepath.Join(d, "ssecfs")
+		}
 	}
 	if os.Geteuid() == 0 {
 		return "/run/ssecfs"
