@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/stage"
 
 	"github.com/ssecfs/ssecfs/store"
 )
@@ -143,11 +143,7 @@ func (d *Dir) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAtt
 		d.rootAttrs = &a
 		d.mu.Unlock()
 	} else {
-		meta := map[string]string{
-			"mode":  fmt.Sprint(syscall.S_IFDIR | a.mode),
-			"mtime": fmt.Sprintf("%d.%09d", a.mtime.Unix(), a.mtime.Nanosecond()),
-			"uid":   fmt.Sprint(a.uid), "gid": fmt.Sprint(a.gid),
-		}
+		meta := stage.MetaOf(stage.Attrs{Mtime: a.mtime, Mode: syscall.S_IFDIR | a.mode, UID: a.uid, GID: a.gid})
 		if _, err := d.fsys.opts.Store.Put(ctx, prefix, bytes.NewReader(nil), 0, meta); err != nil {
 			d.fsys.log.Error("setting folder attributes failed", "key", prefix, "err", err)
 			return toErrno(err)

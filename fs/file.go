@@ -342,8 +342,9 @@ func (f *File) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 			return toErrno(err)
 		}
 	}
+	var err error
 	if hasMode || hasUID || hasGID || hasMtime {
-		e.SetAttrs(func(a *stage.Attrs) {
+		err = e.SetAttrs(func(a *stage.Attrs) {
 			if m, ok := in.GetMode(); ok {
 				a.Mode = a.Mode&^0o7777 | m&0o7777
 			}
@@ -360,8 +361,11 @@ func (f *File) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 	}
 	if held {
 		e.Release(false) // queues the change once no handle holds the file
-	} else {
-		e.Touch()
+	} else if terr := e.Touch(); err == nil {
+		err = terr
+	}
+	if err != nil {
+		return toErrno(err) // the change is not safe in the journal
 	}
 	f.fsys.fillFile(&out.Attr, entryAttrs(e.Info()))
 	return 0

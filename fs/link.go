@@ -3,13 +3,13 @@ package fs
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"sync"
 	"syscall"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 )
 
@@ -101,10 +101,7 @@ func (l *Link) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 	if t, ok := in.GetMTime(); ok {
 		fa.mtime = t
 	}
-	meta := map[string]string{
-		"mode": fmt.Sprint(linkMode), "mtime": fmt.Sprintf("%d.%09d", fa.mtime.Unix(), fa.mtime.Nanosecond()),
-		"uid": fmt.Sprint(uid), "gid": fmt.Sprint(gid),
-	}
+	meta := stage.MetaOf(stage.Attrs{Mtime: fa.mtime, Mode: linkMode, UID: uid, GID: gid})
 	if _, err := l.fsys.opts.Store.Put(ctx, key, bytes.NewReader(target), int64(len(target)), meta); err != nil {
 		l.fsys.log.Error("setting symlink attributes failed", "key", key, "err", err)
 		return toErrno(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"syscall"
 	"time"
@@ -44,11 +43,7 @@ func caller(ctx context.Context) (uint32, uint32) {
 // dirMeta is the metadata of a folder marker or symlink, as s3fs writes it.
 func dirMeta(ctx context.Context, mode uint32) map[string]string {
 	uid, gid := caller(ctx)
-	t := time.Now()
-	return map[string]string{
-		"mode": fmt.Sprint(mode), "mtime": fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()),
-		"uid": fmt.Sprint(uid), "gid": fmt.Sprint(gid),
-	}
+	return stage.MetaOf(stage.Attrs{Mtime: time.Now(), Mode: mode, UID: uid, GID: gid})
 }
 
 func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {

@@ -288,12 +288,12 @@ func (e *Entry) Info() Info {
 }
 
 // SetAttrs changes the metadata the file will be uploaded with.
-func (e *Entry) SetAttrs(f func(*Attrs)) {
+func (e *Entry) SetAttrs(f func(*Attrs)) error {
 	e.mu.Lock()
 	f(&e.attrs)
 	e.gen++
 	e.mu.Unlock()
-	e.m.persistIfClosed(e)
+	return e.m.persistIfClosed(e)
 }
 
 // Flush is close(2): with no write-back window the file is uploaded now
@@ -340,7 +340,7 @@ func (e *Entry) hold(writer bool, n int) {
 }
 
 // Touch records a change made without an open handle (truncate by path).
-func (e *Entry) Touch() { e.m.persistIfClosed(e) }
+func (e *Entry) Touch() error { return e.m.persistIfClosed(e) }
 
 // DeleteAfter lists the old names to delete once the file is uploaded.
 func (e *Entry) DeleteAfter() []string {

@@ -243,7 +243,7 @@ func (m *Manager) Rename(e *Entry, newKey string) bool {
 	m.byKey[newKey] = e
 	m.mu.Unlock()
 	e.mu.Unlock()
-	m.persistIfClosed(e)
+	_ = m.persistIfClosed(e) // logged; the rename stands in memory and in the next record
 	return true
 }
 
@@ -339,16 +339,18 @@ func (m *Manager) persist(e *Entry) error {
 
 // persistIfClosed records a change made to a file with no open writer
 // (a rename or chmod after close), which no later close would record.
-func (m *Manager) persistIfClosed(e *Entry) {
+func (m *Manager) persistIfClosed(e *Entry) error {
 	e.mu.Lock()
 	closed := e.writers == 0
 	e.mu.Unlock()
+	var err error
 	if closed {
-		if err := m.persist(e); err != nil {
+		if err = m.persist(e); err != nil {
 			m.log.Error("journal write failed", "key", e.key, "err", err)
 		}
 		m.schedule(e)
 	}
+	return err
 }
 
 // schedule queues e for upload after the write-back window, once no
@@ -514,7 +516,7 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	e.stream = nil
 	e.mu.Unlock()
 
-	meta := metaOf(attrs)
+	meta := MetaOf(attrs)
 	var (
 		stored store.Attrs
 		err    error
@@ -618,10 +620,10 @@ func slicesWithout(s, drop []string) []string {
 	return out
 }
 
-// metaOf is the x-amz-meta-* metadata of a file, as rclone and s3fs write
+// MetaOf is the x-amz-meta-* metadata of a file, as rclone and s3fs write
 // it: mtime as decimal seconds with nine decimals (exact nanoseconds, for
 // rsync), mode as s3fs's decimal st_mode, uid and gid.
-func metaOf(a Attrs) map[string]string {
+func MetaOf(a Attrs) map[string]string {
 	mode := a.Mode
 	if mode&0o170000 == 0 {
 		mode |= 0o100000 // a regular file, as s3fs writes it

@@ -99,7 +99,7 @@ func (m *Manager) pump(e *Entry) {
 			e.mu.Unlock()
 			return
 		}
-		s = &stream{key: e.key, meta: metaOf(e.attrs), ready: make(chan struct{})}
+		s = &stream{key: e.key, meta: MetaOf(e.attrs), ready: make(chan struct{})}
 		e.stream, e.mtimeFixed = s, true
 		go m.createStream(s)
 	}
