@@ -1,6 +1,10 @@
 package fs
 
-import "strings"
+import (
+	"strings"
+	"syscall"
+	"unicode/utf8"
+)
 
 // nameProblem says why a key component cannot be a file name, or "".
 // Such objects stay in the bucket; the filesystem leaves them out.
@@ -16,4 +20,19 @@ func nameProblem(name string) string {
 		return "NUL byte in the key"
 	}
 	return ""
+}
+
+// newNameErrno says whether a name may be given to a new file, folder or
+// symlink, or be the target of a rename. S3 object keys are UTF-8 (AWS,
+// MinIO and Ceph RGW refuse others): a name that is not would be accepted
+// here and never uploaded, so it is refused at once, as ZFS's utf8only
+// does.
+func newNameErrno(name string) syscall.Errno {
+	if nameProblem(name) != "" {
+		return syscall.EINVAL
+	}
+	if !utf8.ValidString(name) {
+		return syscall.EILSEQ
+	}
+	return 0
 }

@@ -50,8 +50,8 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	if d.fsys.stage == nil {
 		return nil, nil, 0, syscall.EROFS
 	}
-	if nameProblem(name) != "" {
-		return nil, nil, 0, syscall.EINVAL
+	if errno := newNameErrno(name); errno != 0 {
+		return nil, nil, 0, errno
 	}
 	key := d.Prefix() + name
 	uid, gid := caller(ctx)
@@ -73,6 +73,9 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if d.fsys.stage == nil {
 		return nil, syscall.EROFS
+	}
+	if errno := newNameErrno(name); errno != 0 {
+		return nil, errno
 	}
 	key := d.Prefix() + name + "/"
 	// A marker object keeps an empty folder; it is encrypted like any
@@ -97,6 +100,9 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.Ent
 func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if d.fsys.stage == nil {
 		return nil, syscall.EROFS
+	}
+	if errno := newNameErrno(name); errno != 0 {
+		return nil, errno
 	}
 	key := d.Prefix() + name
 	if _, err := d.fsys.opts.Store.Put(ctx, key, strings.NewReader(target), int64(len(target)), dirMeta(ctx, linkMode)); err != nil {
@@ -181,6 +187,9 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fusefs.InodeEmb
 	nd, ok := newParent.(*Dir)
 	if !ok || flags&^uint32(unix.RENAME_NOREPLACE) != 0 {
 		return syscall.EINVAL // RENAME_EXCHANGE and RENAME_WHITEOUT
+	}
+	if errno := newNameErrno(newName); errno != 0 {
+		return errno
 	}
 	if flags&unix.RENAME_NOREPLACE != 0 {
 		if _, err := nd.find(ctx, newName); err == nil {

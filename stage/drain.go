@@ -93,6 +93,26 @@ func (m *Manager) Drain(ctx context.Context) error {
 	}
 }
 
+// Abandon counts every handle still open as closed. The daemon calls it
+// once the kernel has ended the mount, after which no release can come: a
+// lazily detached mount can end with the last close's release unread, and
+// Drain would wait for it for ever. Such files are uploaded as they were
+// last written.
+func (m *Manager) Abandon() {
+	for _, e := range m.Under("") {
+		e.mu.Lock()
+		open, writing, key := e.writers+e.readers > 0, e.writers > 0, e.key
+		e.writers, e.readers = 0, 0
+		e.mu.Unlock()
+		if writing {
+			m.log.Warn("the mount ended with the file still open for writing; it is uploaded as last written", "key", key)
+		}
+		if open {
+			_ = m.persistIfClosed(e) // logged; the upload reads the spool
+		}
+	}
+}
+
 // waitChange waits until something changed since seen, or ctx is done.
 func (m *Manager) waitChange(ctx context.Context, seen uint64) error {
 	stop := context.AfterFunc(ctx, func() {

@@ -51,11 +51,16 @@ func (s *S3) uploadEcho(x *exchange, what string) error {
 }
 
 // writeErr classifies a failed write, naming an SSE-C block on a 403.
+// AWS answers a blocked SSE-C write with a plain 403 AccessDenied, which
+// is also what a missing write right gives: both are named then. Either
+// way the error is ErrAccessDenied (EACCES).
 func (s *S3) writeErr(err error, what string) error {
 	var er minio.ErrorResponse
-	if errors.As(err, &er) && er.StatusCode == 403 && er.Code == "AccessDenied" &&
-		strings.Contains(strings.ToLower(er.Message), "encryption") {
-		return fmt.Errorf("%s: %w", what, ErrSSECBlocked)
+	if errors.As(err, &er) && er.StatusCode == 403 && er.Code == "AccessDenied" {
+		if strings.Contains(strings.ToLower(er.Message), "encryption") {
+			return fmt.Errorf("%s: %w: %w", what, ErrAccessDenied, ErrSSECBlocked)
+		}
+		return fmt.Errorf("%s: %w (403 AccessDenied): the credentials may not allow writing, or %w", what, ErrAccessDenied, ErrSSECBlocked)
 	}
 	if errors.As(err, &er) && er.StatusCode == 501 {
 		return fmt.Errorf("%s: %w (%s)", what, ErrNotImplemented, er.Code)

@@ -34,6 +34,7 @@ type mountConfig struct {
 
 	foreground bool
 	readOnly   bool
+	nonEmpty   bool
 	uid, gid   int
 	allowOther bool
 	ownerMeta  bool
@@ -83,6 +84,7 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.BoolVar(&c.foreground, "foreground", false, "stay in the foreground; log to standard error")
 	f.BoolVar(&c.foreground, "f", false, "short for --foreground")
 	f.BoolVar(&c.readOnly, "read-only", false, "mount read-only")
+	f.BoolVar(&c.nonEmpty, "nonempty", false, "mount over a MOUNTPOINT that holds files (they are hidden until unmount)")
 	f.IntVar(&c.uid, "uid", c.uid, "owner shown for files")
 	f.IntVar(&c.gid, "gid", c.gid, "group shown for files")
 	f.BoolVar(&c.allowOther, "allow-other", false, "let other users access the mount (non-root needs user_allow_other in /etc/fuse.conf)")
@@ -186,7 +188,7 @@ func runMount(args []string) int {
 	if os.Getenv(daemonEnv) != "" {
 		return runDaemon(c)
 	}
-	if err := checkMountpoint(c.mountpoint); err != nil {
+	if err := checkMountpoint(c.mountpoint, c.nonEmpty); err != nil {
 		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
 		return 1
 	}
@@ -216,7 +218,7 @@ func runMount(args []string) int {
 	})
 }
 
-func checkMountpoint(mp string) error {
+func checkMountpoint(mp string, nonEmpty bool) error {
 	st, err := os.Stat(mp)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -228,6 +230,18 @@ func checkMountpoint(mp string) error {
 	}
 	if mounted, err := isMounted(mp); err == nil && mounted {
 		return fmt.Errorf("%s is already a mountpoint", mp)
+	}
+	if !nonEmpty {
+		// FUSE would mount over the files and hide them: almost always a
+		// mistyped path. A folder we cannot list is left to the mount.
+		var names []string
+		if d, err := os.Open(mp); err == nil {
+			names, _ = d.Readdirnames(1)
+			d.Close()
+		}
+		if len(names) > 0 {
+			return fmt.Errorf("mountpoint %s is not empty; its files would be hidden under the mount (give --nonempty to mount over them)", mp)
+		}
 	}
 	return nil
 }
@@ -346,10 +360,12 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	ctl.status = status
 	ctl.unmount = srv.Unmount
 	go ctl.serve()
-	ready(nil)
-
+	// Signals are handled before the mount is reported ready: a SIGHUP or
+	// SIGTERM sent right after "ssecfs mount" returns must not kill the
+	// daemon with its default action.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	ready(nil)
 	go func() {
 		for s := range sigs {
 			if s == syscall.SIGHUP {
@@ -369,6 +385,9 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	srv.Wait()
 	code := 0
 	if mgr != nil {
+		// The kernel sends nothing more, not even the release of a file
+		// closed just before a lazy unmount ended.
+		mgr.Abandon()
 		if err := drain(mgr, log); err != nil {
 			code = 1
 		}
