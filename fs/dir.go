@@ -307,7 +307,10 @@ func (d *Dir) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
 	}
 	d.mu.Lock()
 	if d.list != nil && d.list.names == nil {
+		// New names, new indexes: the windows ahead start again (the
+		// metadata cache skips what it already holds).
 		d.list.names = names
+		d.list.metaAhead, d.list.dirsAhead, d.list.filesAhead = 0, 0, 0
 	}
 	d.mu.Unlock()
 	return fusefs.NewListDirStream(out), 0
@@ -416,26 +419,7 @@ const smallFile = 1 << 20
 // round trip otherwise. Up to filesAheadCount files ahead, once each.
 func (d *Dir) filesAhead(ctx context.Context, name string) {
 	const filesAheadCount = 32
-	d.mu.Lock()
-	l := d.freshListingLocked()
-	if l == nil || l.names == nil {
-		d.mu.Unlock()
-		return
-	}
-	i := sort.SearchStrings(l.names, name) + 1
-	if i < l.filesAhead-filesAheadCount/2 {
-		d.mu.Unlock()
-		return
-	}
-	end := min(i+filesAheadCount, len(l.names))
-	var keys []string
-	for _, n := range l.names[max(i, l.filesAhead):end] {
-		if c, ok := l.entries[n]; ok && !c.isDir && c.obj.Size > 0 && c.obj.Size <= smallFile {
-			keys = append(keys, d.prefix+n)
-		}
-	}
-	l.filesAhead = max(end, l.filesAhead)
-	d.mu.Unlock()
+	keys := d.smallFilesAfter(name, filesAheadCount)
 	ctx = context.WithoutCancel(ctx)
 	for _, k := range keys {
 		go func() {
@@ -451,14 +435,44 @@ func (d *Dir) filesAhead(ctx context.Context, name string) {
 	}
 }
 
+// smallFilesAfter returns the keys of the small files among the count
+// names listed after name that were not returned before.
+func (d *Dir) smallFilesAfter(name string, count int) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.freshListingLocked()
+	if l == nil || l.names == nil {
+		return nil
+	}
+	i := sort.SearchStrings(l.names, name) + 1
+	if i < l.filesAhead-count/2 {
+		return nil
+	}
+	end := min(i+count, len(l.names))
+	var keys []string
+	for _, n := range l.names[min(max(i, l.filesAhead), end):end] {
+		if c, ok := l.entries[n]; ok && !c.isDir && c.obj.Size > 0 && c.obj.Size <= smallFile {
+			keys = append(keys, d.prefix+n)
+		}
+	}
+	l.filesAhead = max(end, l.filesAhead)
+	return keys
+}
+
 // metaAhead starts the HEADs of the files listed after name, so that a
 // program stat'ing every file of a folder in order finds them answered.
 func (d *Dir) metaAhead(ctx context.Context, name string, dirs bool) {
+	d.fsys.meta.prefetch(ctx, d.metaKeysAfter(name, dirs))
+}
+
+// metaKeysAfter returns the keys (files, or folder markers) among the
+// names listed from name on whose HEADs were not started yet.
+func (d *Dir) metaKeysAfter(name string, dirs bool) []string {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	l := d.freshListingLocked()
 	if l == nil || l.names == nil {
-		d.mu.Unlock()
-		return
+		return nil
 	}
 	i := sort.SearchStrings(l.names, name)
 	ahead := d.fsys.opts.MetaAhead
@@ -470,12 +484,11 @@ func (d *Dir) metaAhead(ctx context.Context, name string, dirs bool) {
 		done = &l.dirsAhead
 	}
 	if i < *done-ahead/2 {
-		d.mu.Unlock()
-		return
+		return nil
 	}
 	end := min(i+ahead, len(l.names))
 	var keys []string
-	for _, n := range l.names[max(i, *done):end] {
+	for _, n := range l.names[min(max(i, *done), end):end] {
 		if c, ok := l.entries[n]; ok && c.isDir == dirs {
 			if dirs {
 				keys = append(keys, d.prefix+n+"/") // its marker
@@ -485,6 +498,5 @@ func (d *Dir) metaAhead(ctx context.Context, name string, dirs bool) {
 		}
 	}
 	*done = end
-	d.mu.Unlock()
-	d.fsys.meta.prefetch(ctx, keys)
+	return keys
 }

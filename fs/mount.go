@@ -5,6 +5,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -55,6 +56,12 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 			DisableXAttrs: true,
 			Debug:         mo.Debug,
 			Logger:        log.New(slogWriter{f.log}, "", 0),
+			// go-fuse turns a panic into EIO and goes on; it is a bug, so
+			// it is logged as an error with its stack, whatever the level.
+			PanicHandler: func(obj any) fuse.Status {
+				f.log.Error("internal error, answered EIO", "panic", fmt.Sprint(obj), "stack", string(debug.Stack()))
+				return fuse.EIO
+			},
 		},
 	}
 	if mo.ReadOnly || f.stage == nil {

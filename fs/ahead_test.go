@@ -1,0 +1,35 @@
+package fs
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ssecfs/ssecfs/store"
+)
+
+// A folder that shrank (files deleted, listed again) must not leave the
+// read-ahead windows pointing past its end: that once panicked with the
+// folder's lock held, and every later lookup in it hung.
+func TestReadAheadWindowsSurviveAFolderThatShrank(t *testing.T) {
+	d := &Dir{fsys: &FS{opts: Options{MetaAhead: 32, MetaTTL: time.Minute}}, prefix: "d/"}
+	l := &listing{at: time.Now(), entries: map[string]child{}}
+	for i := 0; i < 30; i++ {
+		n := fmt.Sprintf("f%02d", i)
+		l.entries[n] = child{obj: store.Entry{Key: "d/" + n, Size: 10}}
+		l.names = append(l.names, n)
+	}
+	// Windows as a stat of all 40 files of the folder's earlier listing left them.
+	l.metaAhead, l.dirsAhead, l.filesAhead = 40, 40, 40
+	d.list = l
+	if k := d.metaKeysAfter("f25", false); len(k) != 0 {
+		t.Errorf("HEADs started again for %v", k)
+	}
+	if k := d.smallFilesAfter("f25", 32); len(k) != 0 {
+		t.Errorf("fetches started again for %v", k)
+	}
+	if !d.mu.TryLock() {
+		t.Fatal("the folder's lock is still held")
+	}
+	d.mu.Unlock()
+}
