@@ -113,6 +113,7 @@ func (d *Dir) fill(ctx context.Context, out *fuse.Attr) syscall.Errno {
 // writing one if the folder had none. The bucket root has no marker: its
 // attributes last as long as the mount.
 func (d *Dir) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = detach(ctx)
 	if d.fsys.stage == nil {
 		return syscall.EROFS
 	}

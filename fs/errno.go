@@ -31,3 +31,10 @@ func toErrno(err error) syscall.Errno {
 	}
 	return syscall.EIO
 }
+
+// detach keeps an operation that changes the bucket or the journal from
+// being cut half-way when the caller is interrupted. Any signal to the
+// calling thread interrupts its FUSE request (Go programs get such signals
+// all the time), and a close or rename that gives up half-done is worse
+// than one that finishes: the store's own deadlines still bound it.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

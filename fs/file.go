@@ -253,6 +253,7 @@ func (f *File) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 }
 
 func (f *File) Write(ctx context.Context, fh fusefs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	h, ok := fh.(*handle)
 	if !ok || !h.writer {
 		return 0, syscall.EBADF
@@ -271,6 +272,7 @@ func (f *File) Write(ctx context.Context, fh fusefs.FileHandle, data []byte, off
 // Flush is every close(2) of the file: the place to report an upload
 // error, since the result of Release reaches no one.
 func (f *File) Flush(ctx context.Context, fh fusefs.FileHandle) syscall.Errno {
+	ctx = detach(ctx)
 	h, ok := fh.(*handle)
 	if !ok || !h.writer {
 		return 0
@@ -284,6 +286,7 @@ func (f *File) Flush(ctx context.Context, fh fusefs.FileHandle) syscall.Errno {
 
 // Fsync returns once the file is in the bucket, or with why it is not.
 func (f *File) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) syscall.Errno {
+	ctx = detach(ctx)
 	e := f.entry()
 	if h, ok := fh.(*handle); ok && h.entry != nil {
 		e = h.entry
@@ -301,6 +304,7 @@ func (f *File) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) sy
 }
 
 func (f *File) Release(ctx context.Context, fh fusefs.FileHandle) syscall.Errno {
+	ctx = detach(ctx)
 	if h, ok := fh.(*handle); ok && h.entry != nil {
 		h.entry.Release(h.writer)
 	}
@@ -311,6 +315,7 @@ func (f *File) Release(ctx context.Context, fh fusefs.FileHandle) syscall.Errno 
 // gets an entry whose upload is a server-side copy with the new metadata;
 // in the write-back window that copy merges with an upload or rename.
 func (f *File) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = detach(ctx)
 	if f.fsys.stage == nil {
 		return syscall.EROFS
 	}

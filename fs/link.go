@@ -74,6 +74,7 @@ func (l *Link) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.Attr
 // writing the link object again with the new metadata; its mode is
 // always 0777.
 func (l *Link) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = detach(ctx)
 	if l.fsys.stage == nil {
 		return syscall.EROFS
 	}

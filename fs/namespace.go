@@ -47,6 +47,7 @@ func dirMeta(ctx context.Context, mode uint32) map[string]string {
 }
 
 func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	if d.fsys.stage == nil {
 		return nil, nil, 0, syscall.EROFS
 	}
@@ -71,6 +72,7 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 }
 
 func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	if d.fsys.stage == nil {
 		return nil, syscall.EROFS
 	}
@@ -98,6 +100,7 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.Ent
 }
 
 func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	if d.fsys.stage == nil {
 		return nil, syscall.EROFS
 	}
@@ -128,6 +131,7 @@ func (d *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, o
 }
 
 func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
+	ctx = detach(ctx)
 	if d.fsys.stage == nil {
 		return syscall.EROFS
 	}
@@ -149,6 +153,7 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	ctx = detach(ctx)
 	if d.fsys.stage == nil {
 		return syscall.EROFS
 	}
@@ -181,6 +186,7 @@ func (f *FS) emptyDir(ctx context.Context, prefix string) (bool, error) {
 }
 
 func (d *Dir) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	ctx = detach(ctx)
 	if d.fsys.stage == nil {
 		return syscall.EROFS
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ssecfs/ssecfs/store"
 )
 
 // chunkSize is the unit of the spool: a write smaller than a chunk reads,
@@ -47,12 +49,15 @@ type Entry struct {
 
 	upMu sync.Mutex
 
-	mu          sync.Mutex
-	key         string
-	size        int64
-	attrs       Attrs
-	base        *Base
-	baseLimit   int64    // base bytes at or past this offset are gone (truncated)
+	mu        sync.Mutex
+	key       string
+	size      int64
+	attrs     Attrs
+	base      *Base
+	baseLimit int64 // base bytes at or past this offset are gone (truncated)
+	// lowSince is the smallest size since the running upload took its
+	// snapshot: base bytes past it are gone even if the upload read them.
+	lowSince    int64
 	present     []uint64 // bitset of chunks held in the spool
 	nPresent    int64
 	f           *os.File // the spool: chunk i at i*slot, sealed
@@ -157,6 +162,9 @@ func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
 // nothing of this write is accepted.
 func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	n, err := e.writeAt(ctx, p, off)
+	if e.afterOwnUpload(err) {
+		n, err = e.writeAt(ctx, p, off)
+	}
 	if err == nil {
 		e.m.pump(e)
 	}
@@ -202,9 +210,29 @@ func (e *Entry) writeAt(ctx context.Context, p []byte, off int64) (int, error) {
 
 // ReadAt reads the file as written so far.
 func (e *Entry) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.readAtLocked(ctx, p, off)
+	read := func() (int, error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.readAtLocked(ctx, p, off)
+	}
+	n, err := read()
+	if e.afterOwnUpload(err) {
+		n, err = read()
+	}
+	return n, err
+}
+
+// afterOwnUpload reports whether err says the base object changed and, if
+// so, waits for the upload in flight: it is this file's own upload that
+// replaced the base, and it ends by making the new object the base. The
+// caller then tries once more; a change by someone else stays ESTALE.
+func (e *Entry) afterOwnUpload(err error) bool {
+	if !errors.Is(err, store.ErrChanged) {
+		return false
+	}
+	e.upMu.Lock()
+	e.upMu.Unlock() //nolint:staticcheck // waiting, not guarding
+	return true
 }
 
 func (e *Entry) readAtLocked(ctx context.Context, p []byte, off int64) (int, error) {
@@ -227,8 +255,17 @@ func (e *Entry) readAtLocked(ctx context.Context, p []byte, off int64) (int, err
 // Truncate sets the size. Bytes past the new end are forgotten: a later
 // extension reads zeros there, not the old bytes.
 func (e *Entry) Truncate(ctx context.Context, size int64) error {
+	err := e.truncate(ctx, size)
+	if e.afterOwnUpload(err) {
+		err = e.truncate(ctx, size)
+	}
+	return err
+}
+
+func (e *Entry) truncate(ctx context.Context, size int64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.lowSince = min(e.lowSince, size)
 	if size < e.freedBelow {
 		return errDropped
 	}

@@ -505,6 +505,7 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 		return err
 	}
 	gen, key, size, attrs := e.gen, e.key, e.size, e.attrs
+	e.lowSince = size
 	var base *Base
 	if e.base != nil {
 		b := *e.base
@@ -585,17 +586,28 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	e.deleteAfter = slicesWithout(e.deleteAfter, deleteAfter)
 	// The uploaded object is the new base: bytes not in the spool now come
 	// from it (the old base, if it had this key, is gone).
+	// A truncation during the upload still holds: the new base's bytes past
+	// the smallest size since the snapshot are gone.
 	e.base = &Base{Key: key, ETag: stored.ETag, Size: size}
-	e.baseLimit = size
+	e.baseLimit = min(size, e.lowSince)
 	if e.key != key { // renamed during the upload: the uploaded name goes
 		e.deleteAfter = append(e.deleteAfter, key)
 	}
-	if m.cfg.Uploaded != nil {
+	// Only the file's current name is news: a name it was renamed or
+	// deleted from during the upload must not come back into the listing.
+	if m.cfg.Uploaded != nil && e.key == key && !e.dropped {
 		m.cfg.Uploaded(key, stored)
 	}
 	if e.gen == gen && e.writers == 0 && e.readers == 0 {
 		m.forgetLocked(e)
-	} else if e.gen != gen {
+		return nil
+	}
+	// Kept: its record must name the new base, as the old one is gone from
+	// the bucket and a crash now would otherwise resume from nothing.
+	if werr := m.writeRecordLocked(e, e.writers > 0); werr != nil {
+		m.log.Error("journal write failed", "key", e.key, "err", werr)
+	}
+	if e.gen != gen {
 		e.queued = true
 		e.due = time.Now()
 		m.poke()

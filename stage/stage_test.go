@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -379,5 +380,57 @@ func TestAnOpenFileStaysUsableAfterItsDeletion(t *testing.T) {
 	e.Release(true)
 	if files, _ := filepath.Glob(filepath.Join(dir, "*.dat")); len(files) != 0 || len(m.Keys()) != 0 {
 		t.Fatalf("left: %v %v", files, m.Keys())
+	}
+}
+
+// A file truncated while its upload is in flight must not get the old
+// bytes back from the new object once the upload ends.
+func TestTruncateDuringAnUploadStillHolds(t *testing.T) {
+	m := memstore.New(ours)
+	m.Seed("obj", bytes.Repeat([]byte("b"), 3*chunkSize), nil, ours)
+	a, _ := m.Head(ctx, "obj")
+	mgr := open(t, t.TempDir(), m, 0)
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("obj", &Base{Key: "obj", ETag: a.ETag, Size: a.Size}, Attrs{Mtime: mtime}, true)
+	if _, err := e.WriteAt(ctx, []byte("X"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the upload at its PUT, once it has read the bytes it sends.
+	put, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	m.Fail = func(op, key string) error {
+		if op == "put" && key == "obj" {
+			once.Do(func() { close(put); <-release })
+		}
+		return nil
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- e.Sync(ctx) }()
+	select {
+	case <-put:
+	case err := <-synced:
+		t.Fatalf("uploaded without a PUT: %v %v", err, m.Calls())
+	}
+	if err := e.Truncate(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.WriteAt(ctx, []byte("Y"), 2*chunkSize+5); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Release(true)
+	want := make([]byte, 2*chunkSize+6)
+	want[len(want)-1] = 'Y'
+	if err := mgr.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, _, _ := m.Object("obj"); !bytes.Equal(data, want) {
+		t.Fatalf("the bucket holds %d bytes, %d of them 'b': the truncation was lost", len(data), bytes.Count(data, []byte("b")))
 	}
 }

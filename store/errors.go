@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"syscall"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -68,6 +70,11 @@ func classify(err error, what string) error {
 	case errors.As(err, &rhe):
 		return fmt.Errorf("%s: %w: the endpoint does not speak TLS", what, ErrUnavailable)
 	case errors.As(err, &nerr):
+		return fmt.Errorf("%s: %w: %v", what, ErrUnavailable, err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		// A connection cut before or during the answer: retried like
+		// any network error.
 		return fmt.Errorf("%s: %w: %v", what, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

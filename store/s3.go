@@ -64,14 +64,20 @@ func New(c Config) (*S3, error) {
 // Endpoint is the URL in use, for messages.
 func (s *S3) Endpoint() string { return s.cfg.Endpoint }
 
+// timeout bounds one operation that takes d when all goes well. The bound
+// leaves room for every retry: each attempt is cut at Timeout by the
+// transport (no answer) or here, so a stalled connection costs an attempt,
+// not the operation.
 func (s *S3) timeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
+	return context.WithTimeout(ctx, d*time.Duration(s.cfg.MaxRetries+1))
 }
 
 func (s *S3) CheckBucket(ctx context.Context) error {
 	// A one-key listing rather than HeadBucket: its XML error tells a bad
 	// key id or signature apart from a bucket that exists but is not ours.
-	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
+	// One attempt's time: a mount that cannot reach its server says so
+	// after --timeout, not after every retry.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	err := s.List(ctx, "", ListOptions{Limit: 1}, func(Entry) error { return nil })
 	if err != nil {

@@ -310,7 +310,9 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	debug.SetMemoryLimit(c.cacheSize + c.readAhead + 64<<20)
 	blocks, err := cache.New(cache.Options{
 		Size: c.cacheSize, BlockSize: c.blockSize, Parallel: int(max(c.readAhead/c.blockSize, 1)),
-		Timeout: c.timeout * 2,
+		// One fetch may be retried (minio-go's retries, then a cut body's):
+		// its bound leaves room for them, a stalled connection included.
+		Timeout: c.timeout * time.Duration(c.retries+2),
 	})
 	if err != nil {
 		return fail(err)

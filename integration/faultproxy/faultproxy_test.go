@@ -178,4 +178,3 @@ func TestLatencyDelaysEachWayAndKeepsTheBytes(t *testing.T) {
 		t.Fatalf("round trip in %v, less than 2 x %v", el, delay)
 	}
 }
-
