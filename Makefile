@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build unit test integration demo demo-stop bench bench-quick servers servers-down vet clean
+.PHONY: build unit test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash
 
 build:
 	go build $(GOFLAGS_BUILD) -o bin/ssecfs ./cmd/ssecfs
@@ -38,6 +38,16 @@ demo: build
 
 demo-stop:
 	scripts/demo.sh stop
+
+# Long reliability runs, outside `make test`: the randomized soak through
+# the fault proxy and the crash runs, on both servers.
+soak: servers
+	SSECFS_SOAK_OPS=$${SSECFS_SOAK_OPS:-3000} SSECFS_SOAK_WORKERS=$${SSECFS_SOAK_WORKERS:-4} \
+		go test -tags integration -count=1 -v -timeout 0 -run 'TestSoakAgainstAShadowCopy' ./integration/
+
+crash: servers
+	SSECFS_CRASH_RUNS=$${SSECFS_CRASH_RUNS:-20} SSECFS_CRASH_FILES=$${SSECFS_CRASH_FILES:-1000} \
+		go test -tags integration -count=1 -v -timeout 0 -run 'TestCrashRunsLoseNothing' ./integration/
 
 bench:
 	go run ./bench
