@@ -34,6 +34,7 @@ type config struct {
 	timeout   time.Duration
 	out       string
 	keep      bool
+	latency   time.Duration // added one way, each direction, by a proxy
 }
 
 func parseFlags() (*config, error) {
@@ -46,6 +47,7 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&c.runs, "runs", 3, "runs per tool, workload and server (quick: 1)")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "limit of one run of one tool; beyond it the run is reported TIMEOUT")
 	flag.StringVar(&c.out, "out", "bench/results", "directory for latest.md and latest.json (relative to the tree's root)")
+	flag.DurationVar(&c.latency, "latency", 0, "one-way delay added in each direction by a pipelined loopback proxy in front of each server (e.g. 20ms); results go to latest-<latency>.md")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, key files) even when every run passed")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -78,6 +80,14 @@ func parseFlags() (*config, error) {
 		}
 	}
 	return c, nil
+}
+
+// resultName is the base name of the result files: one per latency.
+func (c *config) resultName() string {
+	if c.latency > 0 {
+		return "latest-" + c.latency.String()
+	}
+	return "latest"
 }
 
 func splitList(s string) []string {
@@ -170,7 +180,7 @@ func run(ctx context.Context, c *config) error {
 	if err := rep.Write(out, md); err != nil {
 		return err
 	}
-	logf("wrote %s", filepath.Join(out, "latest.md"))
+	logf("wrote %s", filepath.Join(out, c.resultName()+".md"))
 	if rep.AllOK() && !c.keep {
 		return os.RemoveAll(work)
 	}

@@ -180,6 +180,10 @@ func (rep *Report) Markdown() string {
 		"`vs ssecfs` is the tool's median time divided by ssecfs's: above 1 the tool is slower than ssecfs, below 1 faster. "+
 		"Writes are timed until the data is in the bucket (sync and unmount included), then checked: "+
 		"SSE-C (a HEAD without the key must fail), full size, the same bytes.\n\n", c.runs)
+	if c.latency > 0 {
+		fmt.Fprintf(&b, "Every client reaches the server through a pipelined loopback proxy adding %s each way "+
+			"(%s per round trip), as a distant server would; a stream keeps its throughput.\n\n", c.latency, 2*c.latency)
+	}
 
 	ref := "ssecfs"
 	head := []string{"workload", "server"}
@@ -307,12 +311,13 @@ func (rep *Report) Write(dir, md string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(md), 0o644); err != nil {
+	name := rep.Config.resultName()
+	if err := os.WriteFile(filepath.Join(dir, name+".md"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "latest.json"), append(js, '\n'), 0o644)
+	return os.WriteFile(filepath.Join(dir, name+".json"), append(js, '\n'), 0o644)
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ssecfs/ssecfs/integration/faultproxy"
 )
 
 // runServer runs every workload through every tool on one server, in a
@@ -18,6 +21,20 @@ func runServer(ctx context.Context, c *config, name, work string, makers []func(
 	srv, err := loadServer(name)
 	if err != nil {
 		return err
+	}
+	if c.latency > 0 {
+		// Every tool, the setup and the checks go through the proxy.
+		u, err := url.Parse(srv.Endpoint)
+		if err != nil {
+			return err
+		}
+		p, err := faultproxy.NewLatency(u.Host, c.latency)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		srv.Endpoint = "https://" + p.Addr
+		logf("[%s] through a proxy adding %s each way: %s", name, c.latency, srv.Endpoint)
 	}
 	b := make([]byte, 4)
 	rand.Read(b)
