@@ -27,6 +27,9 @@ type File struct {
 	key      string      // guarded by mu (renames change it)
 	listed   store.Entry // what the last listing or lookup said; guarded by mu
 	lastOpen string      // ETag of the last open, to keep the page cache; guarded by mu
+	// pinned counts the open handles reading the bucket's object, by the
+	// ETag each is pinned to; guarded by mu.
+	pinned map[string]int
 }
 
 var (
@@ -87,12 +90,19 @@ func (f *File) attrs(ctx context.Context) (store.Attrs, error) {
 	return f.fsys.meta.get(ctx, key)
 }
 
+// Getattr answers from the file's current version (cached for the TTL),
+// even when fh is a handle pinned to an older one: the kernel passes no
+// handle for stat(2), and go-fuse then hands us any open handle of the
+// file, so its pinned attributes would keep a stat of the path stale past
+// the TTL for as long as anything holds the file open. Only when the
+// object is gone does an open handle's version answer, as an open deleted
+// file still answers fstat(2).
 func (f *File) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if h, ok := fh.(*handle); ok && h.entry == nil {
+	_, errno := f.fill(ctx, &out.Attr)
+	if h, ok := fh.(*handle); ok && h.entry == nil && errno == syscall.ENOENT {
 		f.fsys.fillFile(&out.Attr, h.attrs)
 		return 0
 	}
-	_, errno := f.fill(ctx, &out.Attr)
 	return errno
 }
 
@@ -137,6 +147,7 @@ func entryAttrs(i stage.Info) fileAttrs {
 // open, or the file's entry when it has changes (or may get them).
 type handle struct {
 	r      *cache.Reader
+	etag   string // the version r reads
 	attrs  fileAttrs
 	entry  *stage.Entry
 	writer bool
@@ -164,7 +175,7 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	a := defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
 	applyMeta(&a, h.Meta)
 	etag := h.ETag
-	fh := &handle{r: f.fsys.opts.Cache.NewReader(key, etag, h.Size, f.fsys.opts.ReadAhead, f.fsys.fetcher(key, h)), attrs: a}
+	fh := &handle{r: f.fsys.opts.Cache.NewReader(key, etag, h.Size, f.fsys.opts.ReadAhead, f.fsys.fetcher(key, h)), etag: etag, attrs: a}
 	f.mu.Lock()
 	d := f.dir
 	f.mu.Unlock()
@@ -173,13 +184,29 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	}
 
 	// The kernel's page cache of this file is still good if the object is
-	// the version it cached last time.
+	// the version it cached last time. The kernel keeps one page cache per
+	// file, shared by its handles: while a handle pinned to another
+	// version is open, this one bypasses it (direct I/O), or each would
+	// read the other's pages, a mix of versions.
 	var fuseFlags uint32
 	f.mu.Lock()
-	if f.lastOpen == etag {
-		fuseFlags |= fuse.FOPEN_KEEP_CACHE
+	older := false
+	for e, n := range f.pinned {
+		older = older || e != etag && n > 0
 	}
-	f.lastOpen = etag
+	if f.pinned == nil {
+		f.pinned = map[string]int{}
+	}
+	f.pinned[etag]++
+	switch {
+	case older:
+		fuseFlags |= fuse.FOPEN_DIRECT_IO
+		f.lastOpen = "" // the pages now cached may be the older version's
+	case f.lastOpen == etag:
+		fuseFlags |= fuse.FOPEN_KEEP_CACHE
+	default:
+		f.lastOpen = etag
+	}
 	f.mu.Unlock()
 	return fh, fuseFlags, 0
 }
@@ -307,6 +334,12 @@ func (f *File) Release(ctx context.Context, fh fusefs.FileHandle) syscall.Errno 
 	ctx = detach(ctx)
 	if h, ok := fh.(*handle); ok && h.entry != nil {
 		h.entry.Release(h.writer)
+	} else if ok {
+		f.mu.Lock()
+		if f.pinned[h.etag]--; f.pinned[h.etag] <= 0 {
+			delete(f.pinned, h.etag)
+		}
+		f.mu.Unlock()
 	}
 	return 0
 }
