@@ -503,3 +503,41 @@ func TestFolderRenameOnOneMountShowsBothNamesUntilItsDeletesAreDone(t *testing.T
 		}
 	})
 }
+
+// TestMultipartUploadReplacedBeforeItsCheckStaysOneCompleteVersion: the
+// other mount's upload lands between this mount's completion of a
+// multipart upload and the HEAD that checks it. The check sees another
+// size, so this writer's close fails (EIO) and its file is uploaded again
+// from the journal; whatever is read at any point is one whole version.
+func TestMultipartUploadReplacedBeforeItsCheckStaysOneCompleteVersion(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *server) {
+		b := s.bucket(t)
+		g := newGate(t, s)
+		l := ownMount(t, s, b, "--endpoint", g.URL, "--write-back", "0s")
+		sm := ownMount(t, s, b, "--write-back", "0s")
+		r := ownMount(t, s, b, "--meta-ttl", "0s")
+		large, small := random(t, 20<<20), random(t, 3<<20)
+		// The only HEAD of the name from the large writer is its check.
+		g.hold(func(req *http.Request) bool {
+			return req.Method == http.MethodHead && strings.HasSuffix(req.URL.Path, "/race.bin")
+		})
+		done := make(chan error, 1)
+		go func() { done <- os.WriteFile(filepath.Join(l.dir, "race.bin"), large, 0o644) }()
+		g.held(t)
+		if err := os.WriteFile(filepath.Join(sm.dir, "race.bin"), small, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g.release()
+		t.Logf("the large writer's close: %v", <-done)
+		whole := func(when string) {
+			got, err := os.ReadFile(filepath.Join(r.dir, "race.bin"))
+			if err != nil || !bytes.Equal(got, large) && !bytes.Equal(got, small) {
+				t.Fatalf("%s: %d bytes that are neither version (%v)", when, len(got), err)
+			}
+			t.Logf("%s: %d bytes, one whole version", when, len(got))
+		}
+		whole("once both closes returned")
+		l.unmount(t) // uploads what its journal holds
+		whole("after the large writer's unmount")
+	})
+}
