@@ -97,6 +97,14 @@ func crashRun(t *testing.T, s *server, seed int64, nfiles int) crashResult {
 	// The kill lands in file killAt, after killChunk of its MiB chunks
 	// (after its close when killChunk is past its end).
 	killAt := rng.Intn(len(files))
+	if rng.Intn(3) == 0 { // one run in three: in or right after a large file
+		for i := killAt; i < len(files); i++ {
+			if files[i].size > 16<<20 {
+				killAt = i
+				break
+			}
+		}
+	}
 	killChunk := rng.Intn(files[killAt].size>>20 + 2)
 	var acked []crashFile
 	killed := false

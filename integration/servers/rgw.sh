@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rgw.sh start|stop|status|env|reset: a one-node Ceph cluster with RADOS
+# rgw.sh start|stop|status|env|reset|restart-gateway: a one-node Ceph cluster with RADOS
 # Gateway (Debian 12: Ceph 16.2 "pacific") for the integration tests.
 #
 #   https://127.0.0.1:17480 (S3 API, beast frontend, certificate from tls.sh).
@@ -18,6 +18,9 @@
 #          instead of wiping.
 #   stop   radosgw, OSD, mon (data kept).
 #   reset  stop and delete the cluster; the next start creates a new one.
+#   restart-gateway  stop radosgw alone and start it again (mon and OSD keep
+#          running), as a gateway restart in a real cluster; for the tests of
+#          a server restart in the middle of a transfer.
 #   env    print the client environment (also written to $STATE/rgw/env, 0600).
 set -euo pipefail
 # shellcheck source=common.sh
@@ -287,14 +290,24 @@ status() {
 	return $rc
 }
 
+restart_gateway() {
+	need_root
+	lock_or_wait "$DIR/.lock"
+	stop_daemon "$RGW_PID" 30
+	start_rgw
+	wait_ready 120 || die "radosgw did not come back; see $DIR/log"
+	log "radosgw restarted"
+}
+
 case ${1:-} in
 start) start ;;
+restart-gateway) restart_gateway ;;
 stop) stop ;;
 status) status ;;
 reset) reset ;;
 env) env_lines "$RGW_ENDPOINT" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY" ;;
 *)
-	echo "usage: $0 start|stop|status|env|reset" >&2
+	echo "usage: $0 start|stop|status|env|reset|restart-gateway" >&2
 	exit 2
 	;;
 esac
