@@ -279,6 +279,13 @@ func (d *Dir) view(ctx context.Context) (map[string]child, []string, error) {
 		entries[n] = c
 	}
 	d.mu.Unlock()
+	if d.fsys.stage != nil {
+		for k := range d.fsys.stage.Leaving(prefix) {
+			if rest := k[len(prefix):]; !strings.Contains(rest, "/") {
+				delete(entries, rest)
+			}
+		}
+	}
 	for n, c := range d.pending(prefix) {
 		if prev, ok := entries[n]; !ok || !prev.isDir {
 			entries[n] = c
@@ -345,6 +352,9 @@ func (d *Dir) find(ctx context.Context, name string) (child, error) {
 		}
 		if len(d.fsys.stage.Under(prefix+name+"/")) > 0 {
 			return child{isDir: true}, nil
+		}
+		if d.fsys.stage.Leaving(prefix + name)[prefix+name] {
+			return child{}, store.ErrNotFound // renamed away, not yet deleted
 		}
 	}
 	l, err := d.listing(ctx)

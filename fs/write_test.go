@@ -22,13 +22,18 @@ import (
 // rwMount mounts an in-memory bucket with writing enabled.
 func rwMount(t *testing.T, m *memstore.Store, window time.Duration) (string, *stage.Manager) {
 	t.Helper()
+	return rwMountTTL(t, m, window, time.Minute)
+}
+
+func rwMountTTL(t *testing.T, m *memstore.Store, window, ttl time.Duration) (string, *stage.Manager) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("in-process FUSE tests mount directly and need root")
 	}
 	c, _ := cache.New(cache.Options{Size: 64 << 10, BlockSize: 4 << 10, Parallel: 4})
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f := New(Options{Store: m, Cache: c, MetaTTL: time.Minute, ReadAhead: 16 << 10, Log: log})
+	f := New(Options{Store: m, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log})
 	mgr, err := stage.Open(stage.Config{
 		Dir: t.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"), Scope: "t", Store: m,
 		Window: window, Parallel: 4, Attempts: 2, Log: log, Uploaded: f.Uploaded,
@@ -279,5 +284,53 @@ func TestSymlinkTimesAreStored(t *testing.T) {
 	}
 	if data, meta, _, _ := m.Object("ln"); string(data) != "target" || meta["mtime"] != "1500000000.123456789" {
 		t.Fatalf("stored %q %v", data, meta)
+	}
+}
+
+// A file overwritten (O_TRUNC) and renamed before its upload replaces its
+// old object: the old name goes from the bucket too, not only the listing.
+func TestOverwrittenThenRenamedFileLeavesNoOldName(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Seed("a", []byte("old"), nil, ourMD5)
+	dir, mgr := rwMount(t, m, time.Hour)
+	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if keys := m.Keys(); len(keys) != 1 || keys[0] != "b" {
+		t.Fatalf("bucket holds %v, want only b", keys)
+	}
+	if data, _, _, _ := m.Object("b"); string(data) != "new" {
+		t.Fatalf("b holds %q", data)
+	}
+}
+
+// The old name of a renamed waiting file stays in the bucket until the
+// file is uploaded under its new name; a fresh listing must not show it.
+func TestRenamedWaitingFileIsNotListedUnderItsOldName(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Seed("a", []byte("old"), nil, ourMD5)
+	dir, _ := rwMountTTL(t, m, time.Hour, 0) // every listing asks the bucket
+	f, err := os.OpenFile(filepath.Join(dir, "a"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("+more"))
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, dir); strings.Join(got, ",") != "b" {
+		t.Fatalf("listing shows %v, want [b]", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat of the old name: %v", err)
 	}
 }

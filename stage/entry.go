@@ -70,10 +70,14 @@ type Entry struct {
 	attempts    int
 	failed      error    // last upload failure; sticky until an upload succeeds
 	deleteAfter []string // keys to delete once uploaded (the names before renames)
-	dropped     bool
-	appendOnly  bool    // a new file written front to back so far: it may stream
-	stream      *stream // its upload while it is written (stream.go), or nil
-	mtimeFixed  bool    // writes no longer move the mtime (the stream holds it)
+	// replaces: the bucket holds an object under key that this file
+	// replaces (its base, even once truncated away, or its own upload), so
+	// a rename must delete it.
+	replaces   bool
+	dropped    bool
+	appendOnly bool    // a new file written front to back so far: it may stream
+	stream     *stream // its upload while it is written (stream.go), or nil
+	mtimeFixed bool    // writes no longer move the mtime (the stream holds it)
 	// freedBelow: bytes before it were uploaded by the stream and dropped
 	// from the spool to make room (stream.go); they cannot be read back
 	// or rewritten until the upload completes.

@@ -34,6 +34,7 @@ type record struct {
 	BaseLimit   int64    `json:"base_limit"`
 	Present     []uint64 `json:"present"`
 	DeleteAfter []string `json:"delete_after,omitempty"`
+	Replaces    bool     `json:"replaces,omitempty"`
 	Failed      string   `json:"failed,omitempty"`
 	// Open: written while the file was still open for writing (to make
 	// room, stream.go); no close returned for that state, so a run that
@@ -81,7 +82,7 @@ func (m *Manager) writeRecordLocked(e *Entry, open bool) error {
 	r := record{
 		Key: e.key, Size: e.size, Mtime: e.attrs.Mtime.UnixNano(), Mode: e.attrs.Mode,
 		UID: e.attrs.UID, GID: e.attrs.GID, Base: e.base, BaseLimit: e.baseLimit,
-		Present: e.present, DeleteAfter: e.deleteAfter,
+		Present: e.present, DeleteAfter: e.deleteAfter, Replaces: e.replaces,
 	}
 	if e.failed != nil {
 		r.Failed = e.failed.Error()
@@ -283,7 +284,7 @@ func (m *Manager) load(id string) (*Entry, bool, error) {
 	e := &Entry{
 		m: m, id: id, key: r.Key, size: r.Size, base: r.Base, baseLimit: r.BaseLimit,
 		attrs:   Attrs{Mtime: time.Unix(0, r.Mtime), Mode: r.Mode, UID: r.UID, GID: r.GID},
-		present: r.Present, f: f, deleteAfter: r.DeleteAfter, gen: 1,
+		present: r.Present, f: f, deleteAfter: r.DeleteAfter, replaces: r.Replaces, gen: 1,
 	}
 	for _, w := range e.present {
 		for ; w != 0; w &= w - 1 {

@@ -175,6 +175,23 @@ func (m *Manager) Under(prefix string) []*Entry {
 	return out
 }
 
+// Leaving returns the keys under prefix that waiting files were renamed
+// from: they stay in the bucket until the file is uploaded under its new
+// name, and the mount must not show them meanwhile.
+func (m *Manager) Leaving(prefix string) map[string]bool {
+	out := map[string]bool{}
+	for _, e := range m.Under("") {
+		e.mu.Lock()
+		for _, k := range e.deleteAfter {
+			if k != e.key && strings.HasPrefix(k, prefix) {
+				out[k] = true
+			}
+		}
+		e.mu.Unlock()
+	}
+	return out
+}
+
 // OpenFile returns the entry for writing key, making one if there is none.
 // base is the object's current version (nil for a new file); the entry
 // starts from it, fetching its bytes only where a partial write needs
@@ -201,6 +218,7 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 	if base != nil {
 		b := *base
 		e.base, e.size, e.baseLimit = &b, b.Size, b.Size
+		e.replaces = b.Key == key
 	}
 	e.hold(writer, 1)
 	m.mu.Lock()
@@ -227,9 +245,10 @@ func (m *Manager) Rename(e *Entry, newKey string) bool {
 		return false
 	}
 	old := e.key
-	if e.base != nil && e.base.Key == old || e.cleanGen > 0 {
+	if e.replaces || e.base != nil && e.base.Key == old || e.cleanGen > 0 {
 		e.deleteAfter = append(e.deleteAfter, old)
 	}
+	e.replaces = false
 	e.key = newKey
 	e.gen++
 	m.mu.Lock()
@@ -592,6 +611,8 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	e.baseLimit = min(size, e.lowSince)
 	if e.key != key { // renamed during the upload: the uploaded name goes
 		e.deleteAfter = append(e.deleteAfter, key)
+	} else {
+		e.replaces = true
 	}
 	// Only the file's current name is news: a name it was renamed or
 	// deleted from during the upload must not come back into the listing.
