@@ -5,8 +5,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -266,32 +264,10 @@ func TestBucketOfAnotherUserIsRefusedAsAccessDenied(t *testing.T) {
 	}
 }
 
-// newFaulty starts a fault-injecting proxy in front of s with the test
-// CA's certificate, so ssecfs verifies TLS as usual.
-func newFaulty(t *testing.T, s *server) *faultproxy.Faulty {
-	t.Helper()
-	pem, err := os.ReadFile(s.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(stateDir, "tls/server.crt"), filepath.Join(stateDir, "tls/server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := faultproxy.NewFaulty(s.endpoint, &tls.Config{RootCAs: roots}, cert, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
-
 func TestBucketRefusingSSECWritesFailsTheWriterAndKeepsTheFile(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *server) {
 		b := s.bucket(t)
-		fp := newFaulty(t, s)
+		fp := s.faulty(t, 1)
 		// As AWS answers every SSE-C upload to a bucket that blocks SSE-C.
 		fp.SetRules(faultproxy.Rule{Kinds: []faultproxy.Kind{faultproxy.Put, faultproxy.Create},
 			Action: faultproxy.Status, Status: 403, Code: "AccessDenied", Rate: 1})

@@ -4,8 +4,6 @@ package integration
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -70,26 +68,6 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// faultProxy starts a fault-injecting proxy in front of s.
-func faultProxy(t *testing.T, s *server, seed int64) *faultproxy.Faulty {
-	t.Helper()
-	pem, err := os.ReadFile(s.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509Pool(pem)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(stateDir, "tls/server.crt"), filepath.Join(stateDir, "tls/server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := faultproxy.NewFaulty(s.endpoint, &tls.Config{RootCAs: roots}, cert, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
-
 // soakFaults are the faults of a soak, at rates that retries must absorb.
 func soakFaults() []faultproxy.Rule {
 	writes := []faultproxy.Kind{faultproxy.Put, faultproxy.Part, faultproxy.Complete, faultproxy.Copy, faultproxy.Delete, faultproxy.Create}
@@ -110,7 +88,7 @@ func TestSoakAgainstAShadowCopy(t *testing.T) {
 	seed := int64(envInt("SSECFS_SOAK_SEED", 1))
 	eachServer(t, func(t *testing.T, s *server) {
 		b := s.bucket(t)
-		fp := faultProxy(t, s, seed)
+		fp := s.faulty(t, seed)
 		m := s.mount(t, b, "--endpoint", fp.URL, "--timeout", "5s",
 			"--write-back", "0s", "--meta-ttl", "1s")
 		shadow := t.TempDir()
@@ -232,10 +210,4 @@ func describe[K ~string](m map[K]int) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
-}
-
-func x509Pool(pem []byte) *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AppendCertsFromPEM(pem)
-	return p
 }

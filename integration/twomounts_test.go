@@ -8,15 +8,10 @@ package integration
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,32 +37,12 @@ type gate struct {
 
 func newGate(t *testing.T, s *server) *gate {
 	t.Helper()
-	up, err := url.Parse(s.endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := os.ReadFile(s.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(stateDir, "tls/server.crt"), filepath.Join(stateDir, "tls/server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gate{arrived: make(chan struct{}, 1), open: make(chan struct{}),
-		next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	proxy := httputil.NewSingleHostReverseProxy(up)
-	proxy.Transport = g
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: proxy}
-	go srv.Serve(l)
-	t.Cleanup(func() { g.release(); srv.Close() })
-	g.URL = "https://" + l.Addr().(*net.TCPAddr).String()
+	g := &gate{arrived: make(chan struct{}, 1), open: make(chan struct{})}
+	g.URL, _ = s.tlsProxy(t, func(next http.RoundTripper) http.RoundTripper {
+		g.next = next
+		return g
+	})
+	t.Cleanup(g.release) // before the proxy stops: held requests go on
 	return g
 }
 

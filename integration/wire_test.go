@@ -4,13 +4,8 @@ package integration
 
 import (
 	"crypto/md5"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,33 +38,10 @@ type recorder struct {
 
 func newRecorder(t *testing.T, s *server) *recorder {
 	t.Helper()
-	up, err := url.Parse(s.endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := os.ReadFile(s.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(stateDir, "tls/server.crt"), filepath.Join(stateDir, "tls/server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := &recorder{}
-	proxy := httputil.NewSingleHostReverseProxy(up)
-	// The Host header stays the proxy's, which is what the client signed.
-	proxy.Transport = &recordingTransport{r: r, next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: proxy}
-	go srv.Serve(l)
-	r.close = func() { srv.Close() }
-	t.Cleanup(r.close)
-	r.URL = "https://" + l.Addr().(*net.TCPAddr).String()
+	r.URL, r.close = s.tlsProxy(t, func(next http.RoundTripper) http.RoundTripper {
+		return &recordingTransport{r: r, next: next}
+	})
 	return r
 }
 
