@@ -40,9 +40,10 @@ demo-stop:
 	scripts/demo.sh stop
 
 # Long reliability runs, outside `make test`: the randomized soak through
-# the fault proxy and the crash runs, on both servers.
+# the fault proxy (daemon built with -race) and the crash runs, on both
+# servers.
 soak: servers
-	SSECFS_SOAK_OPS=$${SSECFS_SOAK_OPS:-3000} SSECFS_SOAK_WORKERS=$${SSECFS_SOAK_WORKERS:-4} \
+	SSECFS_RACE=1 SSECFS_SOAK_OPS=$${SSECFS_SOAK_OPS:-3000} SSECFS_SOAK_WORKERS=$${SSECFS_SOAK_WORKERS:-4} \
 		go test -tags integration -count=1 -v -timeout 0 -run 'TestSoakAgainstAShadowCopy' ./integration/
 
 crash: servers

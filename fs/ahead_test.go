@@ -2,6 +2,7 @@ package fs
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,4 +33,25 @@ func TestReadAheadWindowsSurviveAFolderThatShrank(t *testing.T) {
 		t.Fatal("the folder's lock is still held")
 	}
 	d.mu.Unlock()
+}
+
+// rsync's receiver stats the files of a folder it never lists: the HEADs
+// ahead must start all the same, and follow this mount's own changes.
+func TestHeadsAheadStartWithoutAReaddir(t *testing.T) {
+	d := &Dir{fsys: &FS{opts: Options{MetaAhead: 8, MetaTTL: time.Minute}}, prefix: "d/"}
+	l := &listing{at: time.Now(), entries: map[string]child{}}
+	for i := 0; i < 20; i++ {
+		n := fmt.Sprintf("f%02d", i)
+		l.entries[n] = child{obj: store.Entry{Key: "d/" + n, Size: 10}}
+	}
+	d.list = l
+	got := d.metaKeysAfter("f00", false)
+	if len(got) != 8 || got[0] != "d/f00" || got[7] != "d/f07" {
+		t.Fatalf("HEADs ahead of f00: %v", got)
+	}
+	d.patch("f055", &child{obj: store.Entry{Key: "d/f055"}})
+	d.patch("f03", nil)
+	if !slices.IsSorted(l.names) || slices.Contains(l.names, "f03") || !slices.Contains(l.names, "f055") || len(l.names) != 20 {
+		t.Fatalf("names after changes: %v", l.names)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,12 +42,29 @@ type Dir struct {
 type listing struct {
 	at      time.Time
 	entries map[string]child
-	names   []string // sorted; nil when entries changed since
+	names   []string // sorted; nil until first needed
 	// metaAhead and dirsAhead are the indexes up to which the HEADs of
 	// files and of folder markers have been started.
 	metaAhead, dirsAhead int
 	// filesAhead is the index up to which small files' data was fetched.
 	filesAhead int
+}
+
+// sortNames sorts the listing's names if a change dropped them: a program
+// that stats the files of a folder without listing it (rsync's receiver
+// walks its own file list) gets the HEADs ahead too. New names, new
+// indexes: the windows ahead start again (the metadata cache skips what it
+// already holds). Called with the directory's mu held.
+func (l *listing) sortNames() {
+	if l.names != nil {
+		return
+	}
+	l.names = make([]string, 0, len(l.entries))
+	for n := range l.entries {
+		l.names = append(l.names, n)
+	}
+	sort.Strings(l.names)
+	l.metaAhead, l.dirsAhead, l.filesAhead = 0, 0, 0
 }
 
 type child struct {
@@ -231,12 +249,25 @@ func (d *Dir) patch(name string, c *child) {
 	if d.list == nil {
 		return
 	}
+	// The sorted names follow (a name in or out shifts the windows ahead
+	// by one, which they tolerate): sorting them again on every change
+	// would cost a big folder being written O(n log n) per file.
+	l := d.list
+	_, had := l.entries[name]
 	if c == nil {
-		delete(d.list.entries, name)
+		delete(l.entries, name)
 	} else {
-		d.list.entries[name] = *c
+		l.entries[name] = *c
 	}
-	d.list.names = nil
+	if l.names == nil || had == (c != nil) {
+		return
+	}
+	i := sort.SearchStrings(l.names, name)
+	if c == nil && i < len(l.names) && l.names[i] == name {
+		l.names = slices.Delete(l.names, i, i+1)
+	} else if c != nil {
+		l.names = slices.Insert(l.names, i, name)
+	}
 }
 
 // forgetListing drops the snapshot: the next question lists again.
@@ -313,14 +344,6 @@ func (d *Dir) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
 		}
 		out = append(out, fuse.DirEntry{Name: n, Mode: mode})
 	}
-	d.mu.Lock()
-	if d.list != nil && d.list.names == nil {
-		// New names, new indexes: the windows ahead start again (the
-		// metadata cache skips what it already holds).
-		d.list.names = names
-		d.list.metaAhead, d.list.dirsAhead, d.list.filesAhead = 0, 0, 0
-	}
-	d.mu.Unlock()
 	return fusefs.NewListDirStream(out), 0
 }
 
@@ -452,9 +475,10 @@ func (d *Dir) smallFilesAfter(name string, count int) []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	l := d.freshListingLocked()
-	if l == nil || l.names == nil {
+	if l == nil {
 		return nil
 	}
+	l.sortNames()
 	i := sort.SearchStrings(l.names, name) + 1
 	if i < l.filesAhead-count/2 {
 		return nil
@@ -482,9 +506,10 @@ func (d *Dir) metaKeysAfter(name string, dirs bool) []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	l := d.freshListingLocked()
-	if l == nil || l.names == nil {
+	if l == nil {
 		return nil
 	}
+	l.sortNames()
 	i := sort.SearchStrings(l.names, name)
 	ahead := d.fsys.opts.MetaAhead
 	// Top up only when the reader has used half of the window, so a stat

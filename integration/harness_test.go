@@ -50,7 +50,13 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "ssecfs")
 	// World-readable, so the non-root test user can run it.
 	os.Chmod(dir, 0o755)
-	build := exec.Command("go", "build", "-o", binary, "../cmd/ssecfs")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("SSECFS_RACE") != "" {
+		// The daemon under the race detector: its reports go to the
+		// daemon log, which every mount's cleanup checks.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/ssecfs")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building ssecfs:", err)
@@ -209,6 +215,9 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 	m.pid = pidFromLog(t, m.log)
 	t.Cleanup(func() {
 		m.unmount(t)
+		if strings.Contains(readLog(m.log), "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a data race in the daemon")
+		}
 		if t.Failed() {
 			log := readLog(m.log)
 			if len(log) > 8000 {
