@@ -215,8 +215,9 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 	m.pid = pidFromLog(t, m.log)
 	t.Cleanup(func() {
 		m.unmount(t)
-		if strings.Contains(readLog(m.log), "WARNING: DATA RACE") {
-			t.Errorf("the race detector found a data race in the daemon")
+		if log := readLog(m.log); strings.Contains(log, "WARNING: DATA RACE") {
+			i := strings.Index(log, "WARNING: DATA RACE")
+			t.Errorf("the race detector found a data race in the daemon:\n%s", log[i:min(len(log), i+6000)])
 		}
 		if t.Failed() {
 			log := readLog(m.log)

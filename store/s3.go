@@ -17,6 +17,9 @@ type S3 struct {
 	cfg    *resolved
 	mc     *minio.Client
 	core   minio.Core
+	// single sends each request once: uploads retry themselves, with a
+	// fresh reader per attempt (sendBody).
+	single minio.Core
 	sse    encrypt.ServerSide // the one place that holds the SSE-C headers
 	keyMD5 string
 }
@@ -49,7 +52,14 @@ func New(c Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", r.Endpoint, err)
 	}
-	s := &S3{cfg: r, mc: mc, core: minio.Core{Client: mc}}
+	single, err := minio.New(r.url.Host, &minio.Options{
+		Creds: r.creds, Secure: r.url.Scheme == "https", Transport: tr,
+		Region: r.Region, BucketLookup: lookup, MaxRetries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", r.Endpoint, err)
+	}
+	s := &S3{cfg: r, mc: mc, core: minio.Core{Client: mc}, single: minio.Core{Client: single}}
 	// Without a key (listing incomplete uploads) every data request is
 	// refused by the guard before it is sent.
 	if r.Key != nil {

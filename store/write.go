@@ -73,13 +73,50 @@ func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, me
 	defer cancel()
 	ctx, x := withOp(ctx, opData)
 	what := "upload " + quote(key)
-	info, err := s.core.PutObject(ctx, s.cfg.Bucket, key, body, size, "", "", minio.PutObjectOptions{
-		ServerSideEncryption: s.sse, UserMetadata: metaHeaders(meta), DisableContentSha256: true,
+	var info minio.UploadInfo
+	err := s.sendBody(ctx, what, body, size, func(core minio.Core, r io.Reader) (err error) {
+		info, err = core.PutObject(ctx, s.cfg.Bucket, key, r, size, "", "", minio.PutObjectOptions{
+			ServerSideEncryption: s.sse, UserMetadata: metaHeaders(meta), DisableContentSha256: true,
+		})
+		return err
 	})
 	if err != nil {
-		return "", s.writeErr(err, what)
+		return "", err
 	}
 	return info.ETag, s.uploadEcho(x, what)
+}
+
+// sendBody sends an upload, retrying it with a fresh reader over the same
+// bytes at each attempt. minio-go retries a request by seeking its one
+// reader back to the start, while net/http may still be reading that
+// reader for the attempt that failed: a data race, and a retried body that
+// can come out short. A body that is not an io.ReaderAt goes once, through
+// the retrying client.
+func (s *S3) sendBody(ctx context.Context, what string, body io.Reader, size int64, send func(minio.Core, io.Reader) error) error {
+	ra, ok := body.(io.ReaderAt)
+	if !ok {
+		if err := send(s.core, body); err != nil {
+			return s.writeErr(err, what)
+		}
+		return nil
+	}
+	var err error
+	for attempt := 0; attempt <= s.cfg.MaxRetries; attempt++ {
+		if attempt > 0 {
+			select { // backoff between attempts: 0.5, 1, 2, 4 s
+			case <-time.After(min(500*time.Millisecond<<(attempt-1), 4*time.Second)):
+			case <-ctx.Done():
+				return err
+			}
+		}
+		if err = send(s.single, io.NewSectionReader(ra, 0, size)); err == nil {
+			return nil
+		}
+		if err = s.writeErr(err, what); !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
 }
 
 func (s *S3) CreateMultipart(ctx context.Context, key string, meta map[string]string) (string, error) {
@@ -107,11 +144,15 @@ func (s *S3) UploadPart(ctx context.Context, key, uploadID string, n int, body i
 	defer cancel()
 	ctx, x := withOp(ctx, opData)
 	what := fmt.Sprintf("upload part %d of %s", n, quote(key))
-	p, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, key, uploadID, n, body, size, minio.PutObjectPartOptions{
-		SSE: s.sse, DisableContentSha256: true,
+	var p minio.ObjectPart
+	err := s.sendBody(ctx, what, body, size, func(core minio.Core, r io.Reader) (err error) {
+		p, err = core.PutObjectPart(ctx, s.cfg.Bucket, key, uploadID, n, r, size, minio.PutObjectPartOptions{
+			SSE: s.sse, DisableContentSha256: true,
+		})
+		return err
 	})
 	if err != nil {
-		return Part{}, s.writeErr(err, what)
+		return Part{}, err
 	}
 	if err := s.uploadEcho(x, what); err != nil {
 		return Part{}, err
