@@ -141,7 +141,13 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 		keys = append(keys, e.DeleteAfter()...) // its names before renames
 		d.fsys.stage.Drop(e)
 	}
+	leaving := d.fsys.stage.Leaving("")
 	for _, k := range keys {
+		if leaving[k] {
+			// A waiting file renamed away from k still reads its bytes
+			// from the object k; it deletes k once it is uploaded.
+			continue
+		}
 		if err := d.fsys.opts.Store.Delete(ctx, k); err != nil {
 			d.fsys.log.Error("unlink failed", "key", k, "err", err)
 			return toErrno(err)

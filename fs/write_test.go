@@ -334,3 +334,38 @@ func TestRenamedWaitingFileIsNotListedUnderItsOldName(t *testing.T) {
 		t.Fatalf("stat of the old name: %v", err)
 	}
 }
+
+// A waiting file renamed away still reads its bytes from the object under
+// its old name: deleting a new file of that name must not take them away.
+func TestUnlinkOfANameAWaitingFileLeftKeepsItsBytes(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Seed("a", bytes.Repeat([]byte("o"), 200000), nil, ourMD5)
+	dir, mgr := rwMount(t, m, time.Hour)
+	f, err := os.OpenFile(filepath.Join(dir, "a"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("+more"))
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := append(bytes.Repeat([]byte("o"), 200000), "+more"...)
+	if data, _, _, _ := m.Object("b"); !bytes.Equal(data, want) {
+		t.Fatalf("b holds %d bytes, want %d", len(data), len(want))
+	}
+	if keys := m.Keys(); len(keys) != 1 {
+		t.Fatalf("bucket holds %v, want only b", keys)
+	}
+}

@@ -112,7 +112,11 @@ func (s *S3) sendBody(ctx context.Context, what string, body io.Reader, size int
 		if err = send(s.single, io.NewSectionReader(ra, 0, size)); err == nil {
 			return nil
 		}
-		if err = s.writeErr(err, what); !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+		// An attempt that timed out (no answer headers) is retried as long
+		// as the operation's own deadline holds.
+		err = s.writeErr(err, what)
+		retry := errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+		if !retry || ctx.Err() != nil {
 			return err
 		}
 	}
