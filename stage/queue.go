@@ -5,7 +5,9 @@ package stage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -159,10 +161,12 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			n, err := e.readAtLocked(ctx, buf, off)
-			clear(buf[n:]) // a concurrent truncation reads as zeros
-			if err != nil && n == 0 && off < size {
+			if err != nil && !errors.Is(err, io.EOF) {
+				// A base read that failed half-way fails the upload (it is
+				// retried); zeros in place of those bytes would be stored.
 				return err
 			}
+			clear(buf[n:]) // a concurrent truncation reads as zeros
 			return nil
 		}
 		if size > store.MinPartSize {

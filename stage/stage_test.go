@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssecfs/ssecfs/store"
 	"github.com/ssecfs/ssecfs/store/memstore"
 )
 
@@ -432,5 +433,36 @@ func TestTruncateDuringAnUploadStillHolds(t *testing.T) {
 	}
 	if data, _, _, _ := m.Object("obj"); !bytes.Equal(data, want) {
 		t.Fatalf("the bucket holds %d bytes, %d of them 'b': the truncation was lost", len(data), bytes.Count(data, []byte("b")))
+	}
+}
+
+// A base read that fails half-way through an upload fails the upload: the
+// bytes it could not read are never stored as zeros.
+func TestFailedBaseReadFailsTheUploadNotZeros(t *testing.T) {
+	m := memstore.New(ours)
+	m.Seed("obj", bytes.Repeat([]byte("b"), 3*chunkSize), nil, ours)
+	a, _ := m.Head(ctx, "obj")
+	mgr := open(t, t.TempDir(), m, 0)
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("obj", &Base{Key: "obj", ETag: a.ETag, Size: a.Size}, Attrs{Mtime: mtime}, true)
+	if _, err := e.WriteAt(ctx, []byte("X"), 0); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	m.Fail = func(op, key string) error {
+		if op == "read" {
+			if reads++; reads == 2 {
+				return store.ErrUnavailable
+			}
+		}
+		return nil
+	}
+	err := e.Sync(ctx)
+	data, _, _, _ := m.Object("obj")
+	if bytes.Contains(data, make([]byte, 1024)) {
+		t.Fatalf("the upload stored zeros for bytes it could not read (sync: %v)", err)
+	}
+	if err == nil {
+		t.Fatal("sync succeeded although a base read failed")
 	}
 }
