@@ -14,9 +14,9 @@ import (
 
 // S3 is the Store on a real S3 server through minio-go.
 type S3 struct {
-	cfg    *resolved
-	mc     *minio.Client
-	core   minio.Core
+	cfg  *resolved
+	mc   *minio.Client
+	core minio.Core
 	// single sends each request once: uploads retry themselves, with a
 	// fresh reader per attempt (sendBody).
 	single minio.Core
