@@ -19,11 +19,14 @@ import (
 
 // BlockID names one block of one version of one object. The ETag makes a
 // changed object a different set of blocks, so stale data is never served
-// to a handle pinned to the new version.
+// to a handle pinned to the new version. A Piece is a small block (Options.
+// PieceSize, Index counted in pieces) fetched for a random read, which
+// would waste a whole block's transfer on a few bytes.
 type BlockID struct {
 	Key   string
 	ETag  string
 	Index int64
+	Piece bool
 }
 
 // Fetch fills buf with the object's bytes starting at off. buf is sized to
@@ -33,6 +36,7 @@ type Fetch func(ctx context.Context, off int64, buf []byte) error
 // Cache is safe for concurrent use.
 type Cache struct {
 	blockSize int64
+	pieceSize int64
 	size      int64
 	timeout   time.Duration
 	blocks    *lru.Cache[BlockID, []byte]
@@ -53,6 +57,7 @@ type call struct {
 type Options struct {
 	Size      int64         // bytes of block data kept
 	BlockSize int64         // bytes per block
+	PieceSize int64         // bytes fetched for a random read (default 128 KiB, at most BlockSize)
 	Parallel  int           // concurrent read-ahead fetches
 	Timeout   time.Duration // bound on one fetch, whoever waits for it
 }
@@ -68,8 +73,12 @@ func New(o Options) (*Cache, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
+	if o.PieceSize <= 0 {
+		// The kernel's largest read: a random reader's read is one piece.
+		o.PieceSize = 128 << 10
+	}
 	c := &Cache{
-		blockSize: o.BlockSize, size: o.Size, timeout: o.Timeout,
+		blockSize: o.BlockSize, pieceSize: min(o.PieceSize, o.BlockSize), size: o.Size, timeout: o.Timeout,
 		prefetch: make(chan struct{}, o.Parallel), flight: map[BlockID]*call{},
 	}
 	// The entry count only backstops the byte bound: small files make
@@ -146,6 +155,25 @@ func (c *Cache) Prefetch(ctx context.Context, id BlockID, length int, fetch Fetc
 // Contains reports whether the block is cached, without touching its age.
 func (c *Cache) Contains(id BlockID) bool { return c.blocks.Contains(id) }
 
+// present reports whether the block is cached or being fetched.
+func (c *Cache) present(id BlockID) bool {
+	if c.blocks.Contains(id) {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, coming := c.flight[id]
+	return coming
+}
+
+// offset is where the block starts in its object.
+func (c *Cache) offset(id BlockID) int64 {
+	if id.Piece {
+		return id.Index * c.pieceSize
+	}
+	return id.Index * c.blockSize
+}
+
 func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) *call {
 	c.mu.Lock()
 	if f, ok := c.flight[id]; ok {
@@ -168,7 +196,7 @@ func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) 
 	go func() {
 		defer cancel()
 		buf := make([]byte, length)
-		err := fetch(fctx, id.Index*c.blockSize, buf)
+		err := fetch(fctx, c.offset(id), buf)
 		if err == nil {
 			c.add(id, buf)
 			f.data = buf

@@ -83,7 +83,7 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.Get(context.Background(), BlockID{"k", "e", 0}, 8, src.fetch); err != nil {
+			if _, err := c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, src.fetch); err != nil {
 				errs.Add(1)
 			}
 		}()
@@ -99,7 +99,7 @@ func TestCacheHoldsAtMostItsSize(t *testing.T) {
 	c := newTestCache(t, 32, 8) // four blocks
 	src := &source{data: pattern(80)}
 	for i := int64(0); i < 10; i++ {
-		if _, err := c.Get(context.Background(), BlockID{"k", "e", i}, 8, src.fetch); err != nil {
+		if _, err := c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: i}, 8, src.fetch); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestCacheHoldsAtMostItsSize(t *testing.T) {
 		t.Fatalf("cache holds %d blocks, want 4", n)
 	}
 	// The oldest were evicted: reading block 0 again fetches it again.
-	c.Get(context.Background(), BlockID{"k", "e", 0}, 8, src.fetch)
+	c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, src.fetch)
 	if src.count(0) != 2 {
 		t.Fatalf("block 0 fetched %d times, want 2", src.count(0))
 	}
@@ -117,8 +117,8 @@ func TestAnotherETagIsAnotherBlock(t *testing.T) {
 	c := newTestCache(t, 64, 8)
 	old := &source{data: bytes.Repeat([]byte{1}, 8)}
 	neu := &source{data: bytes.Repeat([]byte{2}, 8)}
-	a, _ := c.Get(context.Background(), BlockID{"k", "v1", 0}, 8, old.fetch)
-	b, _ := c.Get(context.Background(), BlockID{"k", "v2", 0}, 8, neu.fetch)
+	a, _ := c.Get(context.Background(), BlockID{Key: "k", ETag: "v1", Index: 0}, 8, old.fetch)
+	b, _ := c.Get(context.Background(), BlockID{Key: "k", ETag: "v2", Index: 0}, 8, neu.fetch)
 	if a[0] != 1 || b[0] != 2 {
 		t.Fatal("a new version was served from the old version's block")
 	}
@@ -142,7 +142,7 @@ func TestSequentialReadsFetchAhead(t *testing.T) {
 	if src.count(96) != 1 {
 		t.Fatalf("block at 96 fetched %d times", src.count(96))
 	}
-	if !c.Contains(BlockID{"k", "e", 12}) && src.count(12*8) == 0 {
+	if !c.Contains(BlockID{Key: "k", ETag: "e", Index: 12}) && src.count(12*8) == 0 {
 		t.Fatal("sequential reader got no read-ahead")
 	}
 }
@@ -176,11 +176,63 @@ func TestFailedFetchIsNotCached(t *testing.T) {
 		}
 		return nil
 	}
-	if _, err := c.Get(context.Background(), BlockID{"k", "e", 0}, 8, fetch); err == nil {
+	if _, err := c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, fetch); err == nil {
 		t.Fatal("error lost")
 	}
 	fail = false
-	if _, err := c.Get(context.Background(), BlockID{"k", "e", 0}, 8, fetch); err != nil {
+	if _, err := c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, fetch); err != nil {
 		t.Fatalf("failure was cached: %v", err)
+	}
+}
+
+func TestRandomReadsFetchOnlyAPiece(t *testing.T) {
+	c, err := New(Options{Size: 4096, BlockSize: 256, PieceSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &source{data: pattern(2048)}
+	r := c.NewReader("k", "e", 2048, 512, src.fetch)
+	p := make([]byte, 4)
+	// 1000 is in the piece at 992 and the block at 768; 1990 in the
+	// object's last piece (1984, 64 bytes long: a short one).
+	for _, off := range []int64{1000, 1990, 300} {
+		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(p, src.data[off:off+4]) {
+			t.Fatalf("read at %d: wrong bytes", off)
+		}
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for off := range src.fetches {
+		if off%256 == 0 && off != 1984 {
+			t.Errorf("random reads fetched the whole block at %d", off)
+		}
+	}
+	if src.fetches[992] != 1 || src.fetches[1984] != 1 || src.fetches[288] != 1 {
+		t.Fatalf("fetches %v, want the pieces at 288, 992 and 1984", src.fetches)
+	}
+}
+
+func TestASequentialReaderReadsWholeBlocks(t *testing.T) {
+	c, err := New(Options{Size: 4096, BlockSize: 256, PieceSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &source{data: pattern(2048)}
+	r := c.NewReader("k", "e", 2048, 512, src.fetch)
+	p := make([]byte, 64)
+	for off := int64(0); off < 1024; off += 64 {
+		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for off := range src.fetches {
+		if off%256 != 0 {
+			t.Errorf("a sequential reader fetched a piece at %d", off)
+		}
 	}
 }

@@ -38,27 +38,43 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), r.size)
-	r.readAhead(ctx, off, end)
-	bs := r.c.blockSize
+	sequential := r.readAhead(ctx, off, end)
 	n := 0
 	for pos := off; pos < end; {
-		i := pos / bs
-		b, err := r.c.Get(ctx, r.id(i), r.blockLen(i), r.fetch)
+		id, start, length := r.span(pos, sequential)
+		b, err := r.c.Get(ctx, id, length, r.fetch)
 		if err != nil {
 			return n, err
 		}
-		n += copy(p[n:end-off], b[pos-i*bs:])
+		n += copy(p[n:end-off], b[pos-start:])
 		pos = off + int64(n)
 	}
 	return n, nil
+}
+
+// span picks what to read pos from: its block when the reader is
+// sequential or the block is here or coming anyway, else the small piece
+// around pos, so that a random 4 KiB read costs one piece's transfer
+// rather than a whole block's. It returns the ID, where it starts and its
+// length.
+func (r *Reader) span(pos int64, sequential bool) (BlockID, int64, int) {
+	bs, ps := r.c.blockSize, r.c.pieceSize
+	i := pos / bs
+	if id := r.id(i); sequential || ps == bs || r.c.present(id) {
+		return id, i * bs, r.blockLen(i)
+	}
+	j := pos / ps
+	id := BlockID{Key: r.key, ETag: r.etag, Index: j, Piece: true}
+	return id, j * ps, int(min(ps, r.size-j*ps))
 }
 
 // readAhead detects a sequential reader and keeps the next window of blocks
 // coming. The kernel sends reads of at most 128 KiB, slightly out of order
 // when it reads asynchronously, so "sequential" means within a block of
 // where the last read ended. The window doubles while the reader stays
-// sequential, so one small read does not cost a large fetch.
-func (r *Reader) readAhead(ctx context.Context, off, end int64) {
+// sequential, so one small read does not cost a large fetch. It reports
+// whether the read looked sequential.
+func (r *Reader) readAhead(ctx context.Context, off, end int64) bool {
 	bs := r.c.blockSize
 	r.mu.Lock()
 	sequential := off >= r.next-bs && off <= r.next+bs
@@ -71,11 +87,12 @@ func (r *Reader) readAhead(ctx context.Context, off, end int64) {
 	window := r.window
 	r.mu.Unlock()
 	if window <= 0 {
-		return
+		return false
 	}
 	first := end / bs
 	last := min((end+window-1)/bs, (r.size-1)/bs)
 	for i := first; i <= last; i++ {
 		r.c.Prefetch(ctx, r.id(i), r.blockLen(i), r.fetch)
 	}
+	return true
 }
