@@ -211,7 +211,7 @@ func buildSSECFS(ctx context.Context, root, work string) (string, error) {
 
 var (
 	toolNames     = []string{"ssecfs", "aws", "rclone", "rclone-writes", "s3fs"}
-	workloadNames = []string{"read", "write", "cp", "rsync"}
+	workloadNames = []string{"read", "random", "write", "cp", "rsync", "ls", "find"}
 )
 
 // pickTools returns constructors of the chosen tools, ssecfs first: it is
@@ -234,13 +234,14 @@ func pickTools(names []string, bin string) ([]func() Tool, error) {
 }
 
 // makeWorkloads makes the chosen workloads and their local data, in the
-// order they run: "cp" is cp -r in, then cp -r out of what came in.
+// order they run: "cp" is cp -r in, then cp -r out of what came in; the
+// random reads read the cold read's object.
 func makeWorkloads(c *config, work string) ([]Workload, error) {
 	var out []Workload
 	var big *seqRead
 	var files *tree
 	var err error
-	if slices.Contains(c.workloads, "read") || slices.Contains(c.workloads, "write") {
+	if slices.ContainsFunc(c.workloads, func(w string) bool { return w == "read" || w == "random" || w == "write" }) {
 		logf("writing %s of random data", formatSize(c.size))
 		if big, err = newSeqRead(work, c.size); err != nil {
 			return nil, err
@@ -256,6 +257,8 @@ func makeWorkloads(c *config, work string) ([]Workload, error) {
 		case !slices.Contains(c.workloads, n):
 		case n == "read":
 			out = append(out, big)
+		case n == "random":
+			out = append(out, newRandomRead(big))
 		case n == "write":
 			out = append(out, &bigWrite{src: big})
 		case n == "cp":
@@ -263,6 +266,10 @@ func makeWorkloads(c *config, work string) ([]Workload, error) {
 			out = append(out, in, &copyOut{in: in, work: work})
 		case n == "rsync":
 			out = append(out, &rsyncNoop{tree: files})
+		case n == "ls":
+			out = append(out, newListLong())
+		case n == "find":
+			out = append(out, newFindTree())
 		}
 	}
 	return out, nil

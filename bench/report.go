@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
@@ -24,7 +25,8 @@ type Record struct {
 	Status   Status   `json:"status"`
 	Seconds  float64  `json:"seconds,omitempty"`
 	PeakRSS  int64    `json:"peak_rss_bytes,omitempty"`
-	Changes  int      `json:"changes,omitempty"` // NOT-NOOP: lines of changes rsync reported
+	Changes  int      `json:"changes,omitempty"`  // NOT-NOOP: lines of changes rsync reported
+	Requests counts   `json:"requests,omitempty"` // answered by the server during the timed part
 	Error    string   `json:"error,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
 }
@@ -68,7 +70,7 @@ func (rep *Report) Add(r Record) {
 
 func (rep *Report) AllOK() bool {
 	for _, r := range rep.Records {
-		if r.Status != OK || len(r.Notes) > 0 {
+		if (r.Status != OK && r.Status != NotApplicable) || len(r.Notes) > 0 {
 			return false
 		}
 	}
@@ -123,10 +125,12 @@ type cell struct {
 	runs           int
 	peakRSS        int64
 	median, lo, hi float64
+	requests       counts // of the median run (the faster of the middle two)
 }
 
 func (rep *Report) cell(workload, server, tool string) *cell {
 	c := &cell{}
+	var okRuns []*Record
 	for i := range rep.Records {
 		r := &rep.Records[i]
 		if r.Workload != workload || r.Server != server || r.Tool != tool {
@@ -136,6 +140,7 @@ func (rep *Report) cell(workload, server, tool string) *cell {
 		c.peakRSS = max(c.peakRSS, r.PeakRSS)
 		if r.Status == OK {
 			c.ok = append(c.ok, r.Seconds)
+			okRuns = append(okRuns, r)
 		} else if c.bad == nil {
 			c.bad = r
 		}
@@ -145,6 +150,8 @@ func (rep *Report) cell(workload, server, tool string) *cell {
 		n := len(c.ok)
 		c.median = (c.ok[(n-1)/2] + c.ok[n/2]) / 2
 		c.lo, c.hi = c.ok[0], c.ok[n-1]
+		slices.SortFunc(okRuns, func(a, b *Record) int { return cmp.Compare(a.Seconds, b.Seconds) })
+		c.requests = okRuns[(n-1)/2].Requests
 	}
 	return c
 }
@@ -203,7 +210,7 @@ func (rep *Report) Markdown() string {
 			for _, t := range rep.tools {
 				x := rep.cell(w, s, t)
 				line = append(line, x.text(rep.Bytes[w], rep.Files[w], c.timeout))
-				if x.bad != nil {
+				if x.bad != nil && x.bad.Status != NotApplicable {
 					failures = append(failures, x.bad)
 				}
 				if t == ref {
@@ -228,6 +235,25 @@ func (rep *Report) Markdown() string {
 			line := []string{w, s}
 			for _, t := range rep.tools {
 				line = append(line, mib(rep.cell(w, s, t).peakRSS))
+			}
+			row(&b, line)
+		}
+	}
+
+	b.WriteString("\nRequests the server answered during the timed part of the median run, as the server counts them " +
+		"(MinIO: every S3 call, by name; RGW: the total, of which object GETs and PUTs), the largest kinds in brackets.\n\n")
+	row(&b, append([]string{"workload", "server"}, rep.tools...))
+	row(&b, slices.Repeat([]string{"---"}, len(rep.tools)+2))
+	for _, w := range rep.workloads {
+		for _, s := range rep.servers {
+			line := []string{w, s}
+			for _, t := range rep.tools {
+				x := rep.cell(w, s, t)
+				if x.valid() {
+					line = append(line, x.requests.String())
+				} else {
+					line = append(line, "-")
+				}
 			}
 			row(&b, line)
 		}

@@ -22,6 +22,15 @@ func runServer(ctx context.Context, c *config, name, work string, makers []func(
 	if err != nil {
 		return err
 	}
+	// Counted at the server itself, not through the proxy.
+	counter, err := newReqCounter(srv)
+	if err != nil {
+		return err
+	}
+	if _, err := counter.snapshot(ctx); err != nil {
+		logf("[%s] requests will not be counted: %v", name, err)
+		counter = nil
+	}
 	if c.latency > 0 {
 		// Every tool, the setup and the checks go through the proxy.
 		u, err := url.Parse(srv.Endpoint)
@@ -104,7 +113,7 @@ func runServer(ctx context.Context, c *config, name, work string, makers []func(
 				if out[t.Name()] {
 					continue
 				}
-				r := runOnce(ctx, c.timeout, w, t)
+				r := runOnce(ctx, c.timeout, w, t, counter)
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -124,9 +133,12 @@ func runServer(ctx context.Context, c *config, name, work string, makers []func(
 func slug(s string) string { return strings.ReplaceAll(s, " ", "-") }
 
 // runOnce is one cold run: a fresh mount, empty caches, the workload
-// under a time limit, unmount, the daemon's peak memory.
-func runOnce(ctx context.Context, limit time.Duration, w Workload, t Tool) Record {
+// under a time limit, unmount, the daemon's peak memory, and the requests
+// the server answered during the timed part (if counter is not nil).
+func runOnce(ctx context.Context, limit time.Duration, w Workload, t Tool, counter reqCounter) Record {
 	r := Record{Workload: w.Name(), Tool: t.Name()}
+	sw := &stopwatch{counter: counter}
+	ctx = withWatch(ctx, sw)
 	o := func() Outcome {
 		if err := t.Mount(ctx); err != nil {
 			return failed(err)
@@ -137,6 +149,12 @@ func runOnce(ctx context.Context, limit time.Duration, w Workload, t Tool) Recor
 		return limited(ctx, limit, w.Run, t)
 	}()
 	r.Status, r.Seconds, r.Changes = o.Status, o.Dur.Seconds(), o.Changes
+	if o.Status == OK {
+		r.Requests = sw.requests
+		if sw.err != nil {
+			r.Notes = append(r.Notes, "requests not counted: "+sw.err.Error())
+		}
+	}
 	if o.Status == Timeout {
 		o.Err = fmt.Errorf("not done after %s", limit)
 	}

@@ -62,8 +62,17 @@ type Target struct {
 }
 
 // mountFS is what every FUSE tool does in the workloads: the programs
-// users run (cp, rsync) on paths inside the mountpoint.
+// users run (cp, rsync, ls, find) on paths inside the mountpoint.
 type mountFS struct{ mp string }
+
+// mounted is a tool that shows the bucket as files, for workloads that
+// only a filesystem can do (random reads).
+type mounted interface {
+	// Path is where object key is in the mount.
+	Path(key string) string
+}
+
+func (m mountFS) Path(key string) string { return filepath.Join(m.mp, key) }
 
 func (m mountFS) ReadPath(ctx context.Context, key string) (string, error) {
 	return filepath.Join(m.mp, key), nil
@@ -86,6 +95,16 @@ func (m mountFS) CopyOut(ctx context.Context, prefix, dst string) error {
 
 func (m mountFS) Sync(ctx context.Context, src, prefix string) ([]string, error) {
 	out, err := m.run(ctx, "rsync", "-ai", src+"/", filepath.Join(m.mp, prefix)+"/")
+	return lines(out), err
+}
+
+func (m mountFS) ListLong(ctx context.Context, prefix string) ([]string, error) {
+	out, err := m.run(ctx, "ls", "-l", filepath.Join(m.mp, prefix))
+	return lines(out), err
+}
+
+func (m mountFS) Find(ctx context.Context, prefix string) ([]string, error) {
+	out, err := m.run(ctx, "find", filepath.Join(m.mp, prefix))
 	return lines(out), err
 }
 

@@ -86,6 +86,33 @@ func (a *awsTool) Sync(ctx context.Context, src, prefix string) ([]string, error
 	return lines(out), err
 }
 
+// ListLong is aws s3 ls of the folder: name, size and time of each object.
+func (a *awsTool) ListLong(ctx context.Context, prefix string) ([]string, error) {
+	out, err := a.listRun(ctx, "ls", a.url(prefix+"/"))
+	return lines(out), err
+}
+
+// Find is aws s3 ls --recursive: every object under prefix.
+func (a *awsTool) Find(ctx context.Context, prefix string) ([]string, error) {
+	out, err := a.listRun(ctx, "ls", "--recursive", a.url(prefix+"/"))
+	return lines(out), err
+}
+
+// listRun runs aws s3 ls, which takes no SSE-C options (a listing needs
+// no key).
+func (a *awsTool) listRun(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, awsCLI, append([]string{"--endpoint-url", a.t.Server.Endpoint, "s3"}, args...)...)
+	cmd.Env = a.t.Server.awsEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	a.rss = max(a.rss, childPeakRSS(cmd.ProcessState))
+	if err != nil {
+		return string(out), fmt.Errorf("aws s3 ls: %v: %s", err, lastLines(stderr.String(), 3))
+	}
+	return string(out), nil
+}
+
 // Durable: aws returns once the server has answered every upload; only
 // the sync that every tool gets is left.
 func (a *awsTool) Durable(ctx context.Context, want map[string]int64) error {

@@ -51,6 +51,9 @@ const (
 	NotNoop   Status = "NOT-NOOP"  // an rsync that should change nothing changed something
 	Timeout   Status = "TIMEOUT"
 	Failed    Status = "FAILED" // an error: mount, read, write, download
+	// NotApplicable: the tool cannot do this at all (the raw client has
+	// no random reads); not a failure.
+	NotApplicable Status = "n/a"
 )
 
 // Outcome is one run's result. Dur counts only for OK (and is kept for
@@ -84,15 +87,17 @@ func lacks(tool Tool, what string) Outcome {
 // Sequential read of one big object, read fully and hashed.
 
 type seqRead struct {
-	size  int64
-	key   string
-	local string // the random bytes, uploaded by Prepare
-	sum   [sha256.Size]byte
+	size     int64
+	key      string
+	local    string // the random bytes, uploaded by Prepare
+	sum      [sha256.Size]byte
+	uploaded map[string]bool // buckets it is in (the random reads read it too)
 }
 
 // newSeqRead writes size random bytes to a file in dir and hashes them.
 func newSeqRead(dir string, size int64) (*seqRead, error) {
-	w := &seqRead{size: size, key: fmt.Sprintf("seq-%d.bin", size), local: filepath.Join(dir, "object.bin")}
+	w := &seqRead{size: size, key: fmt.Sprintf("seq-%d.bin", size), local: filepath.Join(dir, "object.bin"),
+		uploaded: map[string]bool{}}
 	f, err := os.Create(w.local)
 	if err != nil {
 		return nil, err
@@ -133,8 +138,12 @@ type pathReader interface {
 // Prepare uploads the object with the raw client, SSE-C with the target's
 // secret, as users' data gets there.
 func (w *seqRead) Prepare(ctx context.Context, t *Target) error {
+	if w.uploaded[t.Bucket] {
+		return nil
+	}
 	args := append([]string{"s3", "cp", "--only-show-errors"}, sseArgs(t.Secret)...)
 	_, err := runAWS(ctx, t.Server, append(args, w.local, "s3://"+t.Bucket+"/"+w.key)...)
+	w.uploaded[t.Bucket] = err == nil
 	return err
 }
 
@@ -146,7 +155,8 @@ func (w *seqRead) Run(ctx context.Context, tool Tool) Outcome {
 	if !ok {
 		return lacks(tool, "read a path")
 	}
-	start := time.Now()
+	sw := watchOf(ctx)
+	sw.start(ctx)
 	path, err := pr.ReadPath(ctx, w.key)
 	if err != nil {
 		return failed(err)
@@ -158,7 +168,7 @@ func (w *seqRead) Run(ctx context.Context, tool Tool) Outcome {
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 128<<10))
-	dur := time.Since(start)
+	dur := sw.stop(ctx)
 	switch {
 	case err != nil:
 		return failed(fmt.Errorf("read after %d bytes: %w", n, err))

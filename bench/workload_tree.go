@@ -10,13 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // A tree of many small files: treeDirs folders of treeFilesPerDir files of
 // treeFileSize random bytes, as a source folder of documents or code.
 const (
-	treeDirs        = 5
+	treeDirs        = 10
 	treeFilesPerDir = 100
 	treeFileSize    = 16 << 10
 )
@@ -152,14 +151,15 @@ func (w *copyIn) Run(ctx context.Context, tool Tool) Outcome {
 		return lacks(tool, "copy folders")
 	}
 	prefix := "cpin-" + slug(tool.Name()) + "-" + randomString(6)
-	start := time.Now()
+	sw := watchOf(ctx)
+	sw.start(ctx)
 	if err := tc.CopyIn(ctx, w.tree.dir, prefix); err != nil {
 		return failed(err)
 	}
 	if err := tool.Durable(ctx, w.tree.sizes(prefix)); err != nil {
 		return failed(fmt.Errorf("until durable: %w", err))
 	}
-	dur := time.Since(start)
+	dur := sw.stop(ctx)
 	if err := w.tree.checkStored(ctx, w.s3, prefix); err != nil {
 		return checked(err)
 	}
@@ -192,11 +192,12 @@ func (w *copyOut) Run(ctx context.Context, tool Tool) Outcome {
 	}
 	dst := filepath.Join(w.work, "copy-out-"+randomString(6))
 	defer os.RemoveAll(dst)
-	start := time.Now()
+	sw := watchOf(ctx)
+	sw.start(ctx)
 	if err := tc.CopyOut(ctx, prefix, dst); err != nil {
 		return failed(err)
 	}
-	dur := time.Since(start)
+	dur := sw.stop(ctx)
 	if err := w.in.tree.sameAs(dst); err != nil {
 		return checked(err)
 	}
@@ -264,9 +265,10 @@ func (w *rsyncNoop) Run(ctx context.Context, tool Tool) Outcome {
 	if prefix == "" {
 		return failed(errors.New("the files were not written before the runs"))
 	}
-	start := time.Now()
+	sw := watchOf(ctx)
+	sw.start(ctx)
 	changes, err := ts.Sync(ctx, w.tree.dir, prefix)
-	dur := time.Since(start)
+	dur := sw.stop(ctx)
 	switch {
 	case err != nil:
 		return failed(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"time"
 )
 
 // ---------------------------------------------------------------------------
@@ -44,14 +43,15 @@ func (w *bigWrite) Run(ctx context.Context, tool Tool) Outcome {
 	key := fmt.Sprintf("write-%s-%s.bin", slug(tool.Name()), randomString(6))
 	want := map[string]int64{key: w.src.size}
 	defer w.s3.remove(context.WithoutCancel(ctx), key)
-	start := time.Now()
+	sw := watchOf(ctx)
+	sw.start(ctx)
 	if err := fw.WriteFile(ctx, w.src.local, key); err != nil {
 		return failed(err)
 	}
 	if err := tool.Durable(ctx, want); err != nil {
 		return failed(fmt.Errorf("until durable: %w", err))
 	}
-	dur := time.Since(start)
+	dur := sw.stop(ctx)
 	if err := w.s3.checkEncrypted(ctx, want); err != nil {
 		return checked(err)
 	}

@@ -18,6 +18,7 @@ type Reader struct {
 	mu     sync.Mutex
 	next   int64 // where a sequential reader reads next; guarded by mu
 	window int64 // current read-ahead in bytes, grows while reads stay sequential; guarded by mu
+	near   bool  // the last read began near where the one before ended; guarded by mu
 }
 
 // NewReader returns a Reader of the object version (key, etag) of size bytes.
@@ -70,14 +71,19 @@ func (r *Reader) span(pos int64, sequential bool) (BlockID, int64, int) {
 
 // readAhead detects a sequential reader and keeps the next window of blocks
 // coming. The kernel sends reads of at most 128 KiB, slightly out of order
-// when it reads asynchronously, so "sequential" means within a block of
-// where the last read ended. The window doubles while the reader stays
-// sequential, so one small read does not cost a large fetch. It reports
-// whether the read looked sequential.
+// when it reads asynchronously, so a read is "near" when it begins within a
+// block of where the last one ended; a reader is sequential from its first
+// read at 0 (cat) or from its second near read in a row, so that a random
+// reader whose read happens to fall near the last one still fetches only a
+// piece. The window doubles while the reader stays sequential, so one small
+// read does not cost a large fetch. It reports whether the read looked
+// sequential.
 func (r *Reader) readAhead(ctx context.Context, off, end int64) bool {
 	bs := r.c.blockSize
 	r.mu.Lock()
-	sequential := off >= r.next-bs && off <= r.next+bs
+	near := off >= r.next-bs && off <= r.next+bs
+	sequential := near && (r.near || off == 0)
+	r.near = near
 	if sequential {
 		r.window = min(max(2*r.window, bs), r.maxAhead)
 	} else {

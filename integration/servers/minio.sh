@@ -63,9 +63,11 @@ start() {
 	log "starting MinIO on $MINIO_ENDPOINT"
 	# MINIO_BROWSER=off: no console; MINIO_UPDATE=off: no update checks
 	# (no internet here); the console address is pinned anyway so that MinIO
-	# does not pick a random port.
+	# does not pick a random port. Metrics without a token: the benchmark
+	# counts each tool's requests from them (loopback only).
 	MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_PASSWORD \
 		MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CALLHOME_ENABLE=off \
+		MINIO_PROMETHEUS_AUTH_TYPE=public \
 		start_daemon "$PIDFILE" "$LOGFILE" "$MINIO_BIN" server --quiet --anonymous \
 		--certs-dir "$DIR/certs" --address "127.0.0.1:$MINIO_PORT" \
 		--console-address "127.0.0.1:$MINIO_CONSOLE_PORT" "$DIR/data"
