@@ -345,5 +345,35 @@ func (rep *Report) Write(dir, md string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, name+".json"), append(js, '\n'), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	return rep.chart(filepath.Join(dir, name+".png"))
+}
+
+// chart draws the time table as bars: each tool's median time divided by
+// ssecfs's, per workload and server.
+func (rep *Report) chart(path string) error {
+	var rows []chartRow
+	for _, w := range rep.workloads {
+		for _, s := range rep.servers {
+			r := chartRow{Label: w + " · " + s, Times: map[string]float64{}, Status: map[string]string{}}
+			for _, t := range rep.tools {
+				switch x := rep.cell(w, s, t); {
+				case x.valid():
+					r.Times[t] = x.median
+				case x.bad != nil && x.bad.Status == NotNoop:
+					r.Status[t] = "not a no-op"
+				case x.bad != nil:
+					r.Status[t] = string(x.bad.Status)
+				}
+			}
+			rows = append(rows, r)
+		}
+	}
+	title := fmt.Sprintf("ssecfs benchmark: median of %d cold run(s), %s", rep.Runs, rep.Started.Format("2006-01-02"))
+	if rep.Config.latency > 0 {
+		title += fmt.Sprintf(", %s added each way", rep.Config.latency)
+	}
+	return writeChart(path, title, rep.tools, rows)
 }
