@@ -237,3 +237,25 @@ func TestASequentialReaderReadsWholeBlocks(t *testing.T) {
 		}
 	}
 }
+
+func TestABlockARandomReaderComesBackToIsFetchedWhole(t *testing.T) {
+	c, err := New(Options{Size: 4096, BlockSize: 256, PieceSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &source{data: pattern(2048)}
+	r := c.NewReader("k", "e", 2048, 512, src.fetch)
+	p := make([]byte, 4)
+	// Both in the block at 768, in different pieces, not in order.
+	for _, off := range []int64{1000, 800, 900} {
+		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(p, src.data[off:off+4]) {
+			t.Fatalf("read at %d: wrong bytes", off)
+		}
+	}
+	if src.count(992) != 1 || src.count(768) != 1 || src.count(896) != 0 {
+		t.Fatalf("fetches %v, want the piece at 992, then the whole block at 768 (which holds 900)", src.fetches)
+	}
+}

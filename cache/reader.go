@@ -16,9 +16,10 @@ type Reader struct {
 	maxAhead  int64 // read-ahead limit in bytes
 
 	mu     sync.Mutex
-	next   int64 // where a sequential reader reads next; guarded by mu
-	window int64 // current read-ahead in bytes, grows while reads stay sequential; guarded by mu
-	near   bool  // the last read began near where the one before ended; guarded by mu
+	next   int64          // where a sequential reader reads next; guarded by mu
+	window int64          // current read-ahead in bytes, grows while reads stay sequential; guarded by mu
+	near   bool           // the last read began near where the one before ended; guarded by mu
+	missed map[int64]bool // blocks a random read fetched a piece of; guarded by mu
 }
 
 // NewReader returns a Reader of the object version (key, etag) of size bytes.
@@ -56,17 +57,33 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 // span picks what to read pos from: its block when the reader is
 // sequential or the block is here or coming anyway, else the small piece
 // around pos, so that a random 4 KiB read costs one piece's transfer
-// rather than a whole block's. It returns the ID, where it starts and its
-// length.
+// rather than a whole block's. A block that a random reader comes back
+// to (a second piece missed in it) is hot: it is fetched whole, since a
+// request costs a round trip whatever its size, and a block's transfer
+// is a few round trips' worth. It returns the ID, where it starts and
+// its length.
 func (r *Reader) span(pos int64, sequential bool) (BlockID, int64, int) {
 	bs, ps := r.c.blockSize, r.c.pieceSize
 	i := pos / bs
-	if id := r.id(i); sequential || ps == bs || r.c.present(id) {
-		return id, i * bs, r.blockLen(i)
+	block := r.id(i)
+	if sequential || ps == bs || r.c.present(block) {
+		return block, i * bs, r.blockLen(i)
 	}
 	j := pos / ps
-	id := BlockID{Key: r.key, ETag: r.etag, Index: j, Piece: true}
-	return id, j * ps, int(min(ps, r.size-j*ps))
+	piece := BlockID{Key: r.key, ETag: r.etag, Index: j, Piece: true}
+	if !r.c.present(piece) {
+		r.mu.Lock()
+		hot := r.missed[i]
+		if r.missed == nil {
+			r.missed = map[int64]bool{}
+		}
+		r.missed[i] = true
+		r.mu.Unlock()
+		if hot {
+			return block, i * bs, r.blockLen(i)
+		}
+	}
+	return piece, j * ps, int(min(ps, r.size-j*ps))
 }
 
 // readAhead detects a sequential reader and keeps the next window of blocks

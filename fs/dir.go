@@ -201,6 +201,11 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 	l := &listing{at: time.Now(), entries: map[string]child{}}
 	err := d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
 		d.addEntry(l, prefix, e)
+		if e.Attrs != nil && !e.IsPrefix {
+			// The listing answered what a HEAD would: ls -l and rsync
+			// need no request per file.
+			d.fsys.meta.putListed(e.Key, *e.Attrs)
+		}
 		return nil
 	})
 	if err != nil {

@@ -90,6 +90,22 @@ func (f *File) attrs(ctx context.Context) (store.Attrs, error) {
 	return f.fsys.meta.get(ctx, key)
 }
 
+// openAttrs is attrs for opening: a listing's answer is proven by a keyed
+// HEAD first, unless the first block of that version is cached (a keyed
+// GET that succeeded proves as much; the folder's read-ahead fetches the
+// small files' first blocks with the listing's answer, so that `cp -r`
+// out of a folder costs no HEAD per file).
+func (f *File) openAttrs(ctx context.Context) (store.Attrs, error) {
+	h, err := f.attrs(ctx)
+	if err != nil || !h.Listed {
+		return h, err
+	}
+	if h.Size > 0 && f.fsys.opts.Cache.Contains(cache.BlockID{Key: f.Key(), ETag: h.ETag}) {
+		return h, nil
+	}
+	return f.fsys.meta.proven(ctx, f.Key())
+}
+
 // Getattr answers from the file's current version (cached for the TTL),
 // even when fh is a handle pinned to an older one: the kernel passes no
 // handle for stat(2), and go-fuse then hands us any open handle of the
@@ -164,7 +180,7 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 		h, errno := f.openEntry(ctx, writer, flags&syscall.O_TRUNC != 0)
 		return h, 0, errno
 	}
-	h, err := f.attrs(ctx)
+	h, err := f.openAttrs(ctx)
 	key := f.Key()
 	if err != nil {
 		if errors.Is(err, store.ErrOtherKey) {
@@ -236,7 +252,7 @@ func (f *File) ensureEntry(ctx context.Context, writer bool) (*stage.Entry, sysc
 	if e := f.fsys.stage.Hold(key, writer); e != nil {
 		return e, 0
 	}
-	h, err := f.attrs(ctx)
+	h, err := f.openAttrs(ctx)
 	if err != nil {
 		if errors.Is(err, store.ErrOtherKey) {
 			f.fsys.warnOnce(key, "object is encrypted with another key; open refused")

@@ -324,3 +324,38 @@ func TestReadingAFolderFileByFileFetchesEachObjectOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestListingWithMetadataSavesTheHeadsButOpenStillProvesTheKey(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.SetListMeta(true)
+	for i := range 20 {
+		m.Seed(fmt.Sprintf("f%02d", i), []byte(fmt.Sprint("data ", i)), map[string]string{"mtime": fmt.Sprint(1500000000+i, ".25")}, ourMD5)
+	}
+	m.Seed("plain", []byte("not encrypted"), nil, "")
+	m.Seed("theirs", []byte("secret"), nil, otherMD5)
+	dir := testMount(t, m, "", time.Minute)
+	names(t, dir)
+	for i := range 20 {
+		st, err := os.Stat(filepath.Join(dir, fmt.Sprintf("f%02d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := time.Unix(int64(1500000000+i), 25e7); !st.ModTime().Equal(want) {
+			t.Errorf("f%02d: mtime %v, want %v", i, st.ModTime(), want)
+		}
+	}
+	for _, c := range m.Calls() {
+		if c.Op == "head" {
+			t.Fatalf("a HEAD after a listing that carried the metadata: %+v", c)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "f07")); err != nil || string(b) != "data 7" {
+		t.Fatalf("f07: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "plain")); err != nil || string(b) != "not encrypted" {
+		t.Fatalf("plain: %q %v", b, err)
+	}
+	if _, err := os.ReadFile(filepath.Join(dir, "theirs")); !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("theirs: %v, want EACCES (the listing cannot tell whose key)", err)
+	}
+}

@@ -137,6 +137,44 @@ func (m *metaCache) prefetch(ctx context.Context, keys []string) {
 	}()
 }
 
+// putListed records attributes a listing carried. A HEAD in flight, or a
+// fresh HEAD's answer for the same version (which proved the key), is
+// kept.
+func (m *metaCache) putListed(key string, a store.Attrs) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.entries.Peek(key); ok && m.fresh(e) {
+		select {
+		case <-e.done:
+			if !e.attrs.Listed && e.err == nil && e.attrs.ETag == a.ETag {
+				return
+			}
+		default:
+			return
+		}
+	}
+	e := &metaEntry{done: make(chan struct{}), attrs: a, at: time.Now()}
+	close(e.done)
+	m.entries.Add(key, e)
+}
+
+// proven returns attributes from a keyed HEAD: a listing's are replaced by
+// one, since only a HEAD proves that the object is encrypted with our key
+// (an object under another key is refused at open with a clear message,
+// not at its first read).
+func (m *metaCache) proven(ctx context.Context, key string) (store.Attrs, error) {
+	a, err := m.get(ctx, key)
+	if err != nil || !a.Listed {
+		return a, err
+	}
+	m.mu.Lock()
+	if e, ok := m.entries.Peek(key); ok && e.attrs.Listed {
+		m.entries.Remove(key)
+	}
+	m.mu.Unlock()
+	return m.get(ctx, key)
+}
+
 // forget drops key, so the next question asks the server.
 func (m *metaCache) forget(key string) {
 	m.mu.Lock()

@@ -240,7 +240,7 @@ func (d *Dir) renameFile(ctx context.Context, node fusefs.InodeEmbedder, name st
 	if e := d.fsys.stage.Lookup(src); e != nil && d.fsys.stage.Rename(e, dst) {
 		size = e.Info().Size
 	} else {
-		a, err := d.fsys.meta.get(ctx, src)
+		a, err := d.fsys.meta.proven(ctx, src)
 		if err != nil {
 			return toErrno(err)
 		}
@@ -317,7 +317,7 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 				copied[i] = err == nil
 				return err
 			}
-			a, err := d.fsys.meta.get(gctx, o.Key)
+			a, err := d.fsys.meta.proven(gctx, o.Key)
 			if err != nil {
 				return err
 			}
@@ -342,7 +342,7 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 			continue
 		}
 		// Uploaded while the folder was copied: it is an object now.
-		a, err := d.fsys.meta.get(ctx, k)
+		a, err := d.fsys.meta.proven(ctx, k)
 		if err == nil {
 			_, err = d.fsys.copier.Copy(ctx, k, to, a.Size, a.Encryption == store.EncPlain, nil)
 		}

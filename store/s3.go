@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -22,6 +23,9 @@ type S3 struct {
 	single minio.Core
 	sse    encrypt.ServerSide // the one place that holds the SSE-C headers
 	keyMD5 string
+	// noListMeta is set once the server refused a listing that asked for
+	// metadata; later listings do not ask.
+	noListMeta atomic.Bool
 }
 
 var _ Store = (*S3)(nil)
@@ -106,13 +110,25 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions, fn func(
 		page = opts.Limit
 	}
 	n := 0
+	// MinIO lists each object's metadata when asked (metadata=true), which
+	// makes `ls -l` one request per 1,000 files instead of one HEAD per
+	// file; other servers ignore the parameter. One that refuses it is not
+	// asked again.
+	withMeta := !s.noListMeta.Load()
 	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{
-		Prefix: prefix, Recursive: opts.Recursive, MaxKeys: page,
+		Prefix: prefix, Recursive: opts.Recursive, MaxKeys: page, WithMetadata: withMeta,
 	}) {
 		if obj.Err != nil {
+			if st := statusOf(obj.Err); withMeta && n == 0 && (st == 400 || st == 501) {
+				s.noListMeta.Store(true)
+				return s.List(ctx, prefix, opts, fn)
+			}
 			return classify(obj.Err, fmt.Sprintf("list %s/%s", s.cfg.Bucket, prefix))
 		}
 		e := Entry{Key: obj.Key, Size: obj.Size, ETag: obj.ETag, LastModified: obj.LastModified}
+		if obj.UserMetadata != nil && !strings.HasSuffix(obj.Key, "/") {
+			e.Attrs = listedAttrs(obj)
+		}
 		// Without recursion a key ending in "/" below the prefix is a common
 		// prefix; the prefix's own marker object is reported as an object.
 		e.IsPrefix = !opts.Recursive && obj.Key != prefix && strings.HasSuffix(obj.Key, "/")
@@ -174,6 +190,27 @@ func (s *S3) Head(ctx context.Context, key string) (Attrs, error) {
 		return Attrs{}, fmt.Errorf("head %s: %w", quote(key), ErrNotFound)
 	}
 	return Attrs{}, classify(err, "head "+quote(key))
+}
+
+// listedAttrs are the attributes a listing with metadata gave: MinIO's
+// UserMetadata there holds the x-amz-meta-* headers, the content type and,
+// for SSE-C objects, the algorithm (not the key's MD5).
+func listedAttrs(obj minio.ObjectInfo) *Attrs {
+	meta := map[string]string{}
+	enc := EncPlain
+	for k, v := range obj.UserMetadata {
+		k = strings.ToLower(k)
+		switch {
+		case strings.HasPrefix(k, "x-amz-meta-"):
+			meta[strings.TrimPrefix(k, "x-amz-meta-")] = v
+		case k == "x-amz-server-side-encryption-customer-algorithm":
+			enc = EncOurs
+		}
+	}
+	// Whole seconds, as a HEAD's Last-Modified has them: a file's time
+	// must not change when a HEAD replaces the listing's answer.
+	return &Attrs{Size: obj.Size, ETag: obj.ETag, LastModified: obj.LastModified.Truncate(time.Second),
+		Meta: meta, Encryption: enc, Listed: true}
 }
 
 func attrsOf(info minio.ObjectInfo, enc Encryption) Attrs {

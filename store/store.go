@@ -61,6 +61,10 @@ type Entry struct {
 	Size         int64
 	ETag         string
 	LastModified time.Time
+	// Attrs is set when the listing carried the object's metadata too
+	// (MinIO does when asked), which saves a HEAD per object. Its
+	// Encryption says only whether the object is SSE-C: Listed is true.
+	Attrs *Attrs
 }
 
 // Attrs is what a keyed HEAD tells about an object.
@@ -72,6 +76,10 @@ type Attrs struct {
 	// and the prefix removed: "mtime", "mode", "uid", "gid".
 	Meta       map[string]string
 	Encryption Encryption
+	// Listed: these came from a listing, not a keyed HEAD, so nothing
+	// proved that the object is encrypted with our key (EncOurs means
+	// "SSE-C" here). Opening the file proves it first.
+	Listed bool
 }
 
 // ListOptions shape a listing.

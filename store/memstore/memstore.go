@@ -7,6 +7,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -38,10 +39,11 @@ type Store struct {
 	objects map[string]*object
 	calls   []Call
 	// Fail, when set, is asked before each call; a non-nil error is returned.
-	Fail    func(op, key string) error
-	seq     int
-	noCopy  bool
-	uploads map[string]*upload
+	Fail     func(op, key string) error
+	seq      int
+	noCopy   bool
+	listMeta bool
+	uploads  map[string]*upload
 }
 
 var _ store.Store = (*Store)(nil)
@@ -134,7 +136,20 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions,
 			continue
 		}
 		o := s.objects[k]
-		out = append(out, store.Entry{Key: k, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime})
+		e := store.Entry{Key: k, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime}
+		if s.listMeta && !strings.HasSuffix(k, "/") {
+			// As MinIO lists with metadata=true: SSE-C or not, not whose key.
+			enc := store.EncPlain
+			if o.keyMD5 != "" {
+				enc = store.EncOurs
+			}
+			e.Attrs = &store.Attrs{Size: e.Size, ETag: o.etag, LastModified: o.mtime, Meta: maps.Clone(o.meta),
+				Encryption: enc, Listed: true}
+			if e.Attrs.Meta == nil {
+				e.Attrs.Meta = map[string]string{}
+			}
+		}
+		out = append(out, e)
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
@@ -147,6 +162,14 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions,
 		}
 	}
 	return nil
+}
+
+// SetListMeta makes listings carry each object's metadata, as MinIO's do
+// when asked.
+func (s *Store) SetListMeta(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listMeta = v
 }
 
 // access applies the SSE-C rules of a server to a request carrying sent.
