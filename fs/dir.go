@@ -46,8 +46,9 @@ type listing struct {
 	// metaAhead and dirsAhead are the indexes up to which the HEADs of
 	// files and of folder markers have been started.
 	metaAhead, dirsAhead int
-	// filesAhead is the index up to which small files' data was fetched.
-	filesAhead int
+	// filesAhead is the index up to which small files' data was fetched;
+	// listsAhead, folders' listings started.
+	filesAhead, listsAhead int
 }
 
 // sortNames sorts the listing's names if a change dropped them: a program
@@ -64,7 +65,7 @@ func (l *listing) sortNames() {
 		l.names = append(l.names, n)
 	}
 	sort.Strings(l.names)
-	l.metaAhead, l.dirsAhead, l.filesAhead = 0, 0, 0
+	l.metaAhead, l.dirsAhead, l.filesAhead, l.listsAhead = 0, 0, 0, 0
 }
 
 type child struct {
@@ -198,14 +199,17 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 		return l, nil
 	}
 	prefix := d.Prefix()
+	if l := d.fsys.takeAhead(ctx, prefix); l != nil && time.Since(l.at) < d.fsys.opts.MetaTTL {
+		d.mu.Lock()
+		if d.prefix == prefix {
+			d.list = l
+		}
+		d.mu.Unlock()
+		return l, nil
+	}
 	l := &listing{at: time.Now(), entries: map[string]child{}}
 	err := d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
-		d.addEntry(l, prefix, e)
-		if e.Attrs != nil && !e.IsPrefix {
-			// The listing answered what a HEAD would: ls -l and rsync
-			// need no request per file.
-			d.fsys.meta.putListed(e.Key, *e.Attrs)
-		}
+		d.fsys.addEntry(l, prefix, e)
 		return nil
 	})
 	if err != nil {
@@ -222,24 +226,29 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 // addEntry files one listing entry under its name, leaving out keys that
 // cannot be file names. A key that is both an object and a prefix shows as
 // the directory, so that everything under it stays reachable.
-func (d *Dir) addEntry(l *listing, prefix string, e store.Entry) {
+func (f *FS) addEntry(l *listing, prefix string, e store.Entry) {
+	if e.Attrs != nil && !e.IsPrefix {
+		// The listing answered what a HEAD would: ls -l and rsync need
+		// no request per file.
+		f.meta.putListed(e.Key, *e.Attrs)
+	}
 	if e.Key == prefix {
 		return // this directory's own marker object
 	}
 	name := strings.TrimSuffix(e.Key[len(prefix):], "/")
 	if p := nameProblem(name); p != "" {
-		d.fsys.warnOnce(e.Key, "object left out: its name cannot be a file name", "reason", p)
+		f.warnOnce(e.Key, "object left out: its name cannot be a file name", "reason", p)
 		return
 	}
 	prev, dup := l.entries[name]
 	switch {
 	case e.IsPrefix:
 		if dup && !prev.isDir {
-			d.fsys.warnOnce(prefix+name, "object hidden by a folder of the same name")
+			f.warnOnce(prefix+name, "object hidden by a folder of the same name")
 		}
 		l.entries[name] = child{isDir: true}
 	case dup && prev.isDir:
-		d.fsys.warnOnce(e.Key, "object hidden by a folder of the same name")
+		f.warnOnce(e.Key, "object hidden by a folder of the same name")
 	default:
 		l.entries[name] = child{obj: e}
 	}
@@ -251,6 +260,7 @@ func (d *Dir) addEntry(l *listing, prefix string, e store.Entry) {
 func (d *Dir) patch(name string, c *child) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.fsys.dropAhead(d.prefix)
 	if d.list == nil {
 		return
 	}
@@ -279,6 +289,7 @@ func (d *Dir) patch(name string, c *child) {
 func (d *Dir) forgetListing() {
 	d.mu.Lock()
 	d.list = nil
+	d.fsys.dropAhead(d.prefix)
 	d.mu.Unlock()
 }
 
@@ -412,6 +423,7 @@ func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) (*f
 		ch = d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	}
 	d.metaAhead(ctx, name, true)
+	d.listAheadAfter(ctx, name)
 	if errno := sub.fill(ctx, &out.Attr); errno != 0 {
 		return nil, errno
 	}

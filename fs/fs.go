@@ -61,6 +61,7 @@ type FS struct {
 	copier  *store.Copier
 	// filesSem bounds the small files fetched ahead (Dir.filesAhead).
 	filesSem chan struct{}
+	lists    *listsAhead
 
 	warnMu sync.Mutex
 	warned map[string]bool // keys already warned about; guarded by warnMu
@@ -88,6 +89,7 @@ func New(o Options) *FS {
 		warned:   map[string]bool{},
 		copier:   store.NewCopier(o.Store, o.Log),
 		filesSem: make(chan struct{}, 16),
+		lists:    newListsAhead(),
 	}
 	f.root = f.newDir(o.Prefix)
 	return f
