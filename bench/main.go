@@ -42,7 +42,7 @@ func parseFlags() (*config, error) {
 	servers := flag.String("servers", "minio,rgw", "comma-separated servers: minio, rgw")
 	tools := flag.String("tools", strings.Join(toolNames, ","), "comma-separated tools: "+strings.Join(toolNames, ", "))
 	workloads := flag.String("workloads", strings.Join(workloadNames, ","), "comma-separated workloads: "+strings.Join(workloadNames, ", "))
-	size := flag.String("size", "512M", "size of the file read and written (quick: 128M)")
+	size := flag.String("size", "1G", "size of the file read and written (quick: 128M)")
 	flag.BoolVar(&c.quick, "quick", false, "one run of a 128 MiB object, unless -runs or -size say otherwise")
 	flag.IntVar(&c.runs, "runs", 3, "runs per tool, workload and server (quick: 1)")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "limit of one run of one tool; beyond it the run is reported TIMEOUT")
