@@ -1,12 +1,14 @@
 package fs
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/ssecfs/ssecfs/store"
+	"github.com/ssecfs/ssecfs/store/memstore"
 )
 
 // A folder that shrank (files deleted, listed again) must not leave the
@@ -53,5 +55,31 @@ func TestHeadsAheadStartWithoutAReaddir(t *testing.T) {
 	d.patch("f03", nil)
 	if !slices.IsSorted(l.names) || slices.Contains(l.names, "f03") || !slices.Contains(l.names, "f055") || len(l.names) != 20 {
 		t.Fatalf("names after changes: %v", l.names)
+	}
+}
+
+// A change this mount makes while the folder's listing is on its way (an
+// upload that ends) must survive the listing, which the server may have
+// answered before the change.
+func TestAChangeDuringAListingIsNotLost(t *testing.T) {
+	m := memstore.New("ours")
+	m.Seed("d/a", []byte("a"), nil, "ours")
+	d := &Dir{fsys: &FS{opts: Options{Store: m, MetaTTL: time.Minute}}, prefix: "d/"}
+	m.Fail = func(op, key string) error {
+		if op == "list" {
+			d.patch("new", &child{obj: store.Entry{Key: "d/new", Size: 1}})
+			d.patch("a", nil)
+		}
+		return nil
+	}
+	l, err := d.listing(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.entries["new"]; !ok {
+		t.Error("a file uploaded during the listing is missing from it")
+	}
+	if _, ok := l.entries["a"]; ok {
+		t.Error("a file deleted during the listing is back")
 	}
 }

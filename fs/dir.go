@@ -36,6 +36,16 @@ type Dir struct {
 	// rootAttrs are the bucket root's attributes as last set: the root
 	// has no marker object to keep them in. Guarded by mu.
 	rootAttrs *fileAttrs
+	// listingNow is true while a listing is on its way; replay holds the
+	// changes patched meanwhile, applied to the new listing too (it may
+	// have been answered before them). Guarded by mu.
+	listingNow bool
+	replay     []patchOp
+}
+
+type patchOp struct {
+	name string
+	c    *child
 }
 
 // listing is one snapshot of a directory.
@@ -208,18 +218,29 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 		return l, nil
 	}
 	l := &listing{at: time.Now(), entries: map[string]child{}}
+	d.mu.Lock()
+	d.listingNow, d.replay = true, nil
+	d.mu.Unlock()
 	err := d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
 		d.fsys.addEntry(l, prefix, e)
 		return nil
 	})
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	replay := d.replay
+	d.listingNow, d.replay = false, nil
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
+	// A change patched while the listing was on its way went to the old
+	// snapshot; the server may have answered before it (an upload that
+	// ended meanwhile would vanish from the folder until the TTL).
+	for _, op := range replay {
+		l.apply(op.name, op.c)
+	}
 	if d.prefix == prefix {
 		d.list = l
 	}
-	d.mu.Unlock()
 	return l, nil
 }
 
@@ -261,13 +282,19 @@ func (d *Dir) patch(name string, c *child) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.fsys.dropAhead(d.prefix)
-	if d.list == nil {
-		return
+	if d.listingNow {
+		d.replay = append(d.replay, patchOp{name, c})
 	}
-	// The sorted names follow (a name in or out shifts the windows ahead
-	// by one, which they tolerate): sorting them again on every change
-	// would cost a big folder being written O(n log n) per file.
-	l := d.list
+	if d.list != nil {
+		d.list.apply(name, c)
+	}
+}
+
+// apply sets (c) or removes (nil) name. The sorted names follow (a name in
+// or out shifts the windows ahead by one, which they tolerate): sorting
+// them again on every change would cost a big folder being written
+// O(n log n) per file.
+func (l *listing) apply(name string, c *child) {
 	_, had := l.entries[name]
 	if c == nil {
 		delete(l.entries, name)

@@ -183,8 +183,14 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	h, err := f.openAttrs(ctx)
 	key := f.Key()
 	if err != nil {
-		if errors.Is(err, store.ErrOtherKey) {
+		switch {
+		case errors.Is(err, store.ErrOtherKey):
 			f.fsys.warnOnce(key, "object is encrypted with another key; open refused")
+		case !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil:
+			// The server could not be asked (its answer proves the key
+			// before a read): the reason belongs in the log, as a
+			// failed read's does.
+			f.fsys.log.Error("open failed", "key", key, "err", err)
 		}
 		return nil, 0, toErrno(err)
 	}

@@ -113,6 +113,9 @@ func (f *FS) newDir(prefix string) *Dir { return &Dir{fsys: f, prefix: prefix} }
 // answers the next stat, and the parent's listing shows it.
 func (f *FS) Uploaded(key string, a store.Attrs) {
 	f.meta.put(key, a)
+	// A listing made ahead for a folder not loaded yet predates the
+	// upload: the folder lists again when it is loaded.
+	f.dropAhead(key[:strings.LastIndexByte(key, '/')+1])
 	if d, name := f.parentOf(key); d != nil {
 		d.patch(name, &child{obj: store.Entry{Key: key, Size: a.Size, ETag: a.ETag, LastModified: a.LastModified}})
 	}
