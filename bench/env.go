@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -208,15 +208,20 @@ func peakRSS(pid int) int64 {
 	return 0
 }
 
-// childPeakRSS is the peak resident memory of a finished child process.
-func childPeakRSS(ps *os.ProcessState) int64 {
-	if ps == nil {
-		return 0
+// outputPeak runs cmd as cmd.Output does and also returns its peak
+// resident memory, sampled from /proc while it runs. The kernel's rusage
+// figure for a child is not the child's own: Go starts children sharing
+// the parent's memory until exec (CLONE_VM), and exec keeps the larger
+// high-water mark, so every child would show at least the bench's size.
+func outputPeak(cmd *exec.Cmd) ([]byte, int64, error) {
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
 	}
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss << 10 // Linux reports kilobytes
-	}
-	return 0
+	stop := sampleRSS(cmd.Process.Pid)
+	err := cmd.Wait()
+	return stdout.Bytes(), stop(), err
 }
 
 // repoRoot is the directory of the go.mod above the working directory.

@@ -46,8 +46,8 @@ func (a *awsTool) run(ctx context.Context, args ...string) (string, error) {
 	cmd.Env = a.t.Server.awsEnv()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	a.rss = max(a.rss, childPeakRSS(cmd.ProcessState))
+	out, peak, err := outputPeak(cmd)
+	a.rss = max(a.rss, peak)
 	if err != nil {
 		return string(out), fmt.Errorf("aws s3 %s: %v: %s", args[3], err, lastLines(stderr.String()+string(out), 3))
 	}
@@ -105,8 +105,8 @@ func (a *awsTool) listRun(ctx context.Context, args ...string) (string, error) {
 	cmd.Env = a.t.Server.awsEnv()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	a.rss = max(a.rss, childPeakRSS(cmd.ProcessState))
+	out, peak, err := outputPeak(cmd)
+	a.rss = max(a.rss, peak)
 	if err != nil {
 		return string(out), fmt.Errorf("aws s3 ls: %v: %s", err, lastLines(stderr.String(), 3))
 	}

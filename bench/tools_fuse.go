@@ -25,6 +25,7 @@ type childMount struct {
 	exited  chan struct{}
 	waitErr error
 	peak    int64 // the last daemon's peak memory, once it has exited
+	sample  func() int64
 	mountFS
 }
 
@@ -47,7 +48,7 @@ func (c *childMount) start(ctx context.Context, env []string, bin string, args .
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
-	c.cmd, c.exited = cmd, make(chan struct{})
+	c.cmd, c.exited, c.sample = cmd, make(chan struct{}), sampleRSS(cmd.Process.Pid)
 	go func() {
 		c.waitErr = cmd.Wait()
 		close(c.exited)
@@ -59,7 +60,8 @@ func (c *childMount) start(ctx context.Context, env []string, bin string, args .
 	return nil
 }
 
-// PeakRSS is the daemon's own figure (rusage) once it has exited.
+// PeakRSS is the daemon's VmHWM, last read before it exited (see
+// outputPeak for why not the kernel's rusage figure).
 func (c *childMount) PeakRSS() int64 {
 	if c.cmd != nil {
 		return peakRSS(c.cmd.Process.Pid)
@@ -87,7 +89,7 @@ func (c *childMount) stop() error {
 		<-c.exited
 	}
 	forceUnmount(c.mp) // a killed daemon leaves its mount behind
-	c.peak = childPeakRSS(c.cmd.ProcessState)
+	c.peak = c.sample()
 	c.cmd = nil
 	return errors.Join(errs...)
 }

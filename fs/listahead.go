@@ -14,7 +14,7 @@ import (
 // walker waits for. When a folder is looked up, the listings of the
 // folders after it in its parent are started, a few at a time; a Dir
 // without a listing of its own takes the one made ahead for its prefix.
-// A folder of more than one page (listAheadMax) is not listed ahead: the
+// A folder of a full page (listAheadMax) or more is not listed ahead: the
 // walker may never come, and big listings cost memory.
 const (
 	listAheadCount    = 16   // folders after the looked-up one
@@ -71,12 +71,14 @@ func (f *FS) listAhead(ctx context.Context, prefixes []string) {
 			defer close(a.done)
 			l := &listing{at: time.Now(), entries: map[string]child{}}
 			n := 0
-			err := f.opts.Store.List(ctx, p, store.ListOptions{Limit: listAheadMax + 1}, func(e store.Entry) error {
+			// One page: a full one may have more behind it, and the
+			// folder is listed whole when (if) it is asked for.
+			err := f.opts.Store.List(ctx, p, store.ListOptions{Limit: listAheadMax}, func(e store.Entry) error {
 				n++
 				f.addEntry(l, p, e)
 				return nil
 			})
-			if err == nil && n <= listAheadMax {
+			if err == nil && n < listAheadMax {
 				a.l = l
 			}
 		}()
