@@ -277,11 +277,13 @@ func (f *FS) addEntry(l *listing, prefix string, e store.Entry) {
 
 // patch records a change this mount made in the directory, so that the
 // listing snapshot does not contradict it until it is listed again. c nil
-// removes name.
+// removes name. Listings made ahead of this folder and of anything under
+// name may predate the change: they are dropped.
 func (d *Dir) patch(name string, c *child) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.fsys.dropAhead(d.prefix)
+	d.fsys.dropAheadUnder(d.prefix + name + "/")
 	if d.listingNow {
 		d.replay = append(d.replay, patchOp{name, c})
 	}

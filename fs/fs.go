@@ -114,8 +114,14 @@ func (f *FS) newDir(prefix string) *Dir { return &Dir{fsys: f, prefix: prefix} }
 func (f *FS) Uploaded(key string, a store.Attrs) {
 	f.meta.put(key, a)
 	// A listing made ahead for a folder not loaded yet predates the
-	// upload: the folder lists again when it is loaded.
-	f.dropAhead(key[:strings.LastIndexByte(key, '/')+1])
+	// upload (of the file, and of the folders on its way, which were
+	// shown from the waiting file until now): each lists again when it
+	// is loaded.
+	for i, c := range key {
+		if c == '/' {
+			f.dropAhead(key[:i+1])
+		}
+	}
 	if d, name := f.parentOf(key); d != nil {
 		d.patch(name, &child{obj: store.Entry{Key: key, Size: a.Size, ETag: a.ETag, LastModified: a.LastModified}})
 	}

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,6 +116,22 @@ func (f *FS) dropAhead(prefix string) {
 	}
 	f.lists.mu.Lock()
 	delete(f.lists.m, prefix)
+	f.lists.mu.Unlock()
+}
+
+// dropAheadUnder forgets the listings made ahead for prefix and every
+// folder below it (a folder renamed or removed: a new one of that name
+// must not show the old one's files).
+func (f *FS) dropAheadUnder(prefix string) {
+	if f.lists == nil {
+		return
+	}
+	f.lists.mu.Lock()
+	for p := range f.lists.m {
+		if strings.HasPrefix(p, prefix) {
+			delete(f.lists.m, p)
+		}
+	}
 	f.lists.mu.Unlock()
 }
 
