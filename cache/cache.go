@@ -155,6 +155,9 @@ func (c *Cache) Prefetch(ctx context.Context, id BlockID, length int, fetch Fetc
 // Contains reports whether the block is cached, without touching its age.
 func (c *Cache) Contains(id BlockID) bool { return c.blocks.Contains(id) }
 
+// Present reports whether the block is cached or being fetched.
+func (c *Cache) Present(id BlockID) bool { return c.present(id) }
+
 // present reports whether the block is cached or being fetched.
 func (c *Cache) present(id BlockID) bool {
 	if c.blocks.Contains(id) {

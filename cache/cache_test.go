@@ -246,8 +246,9 @@ func TestABlockARandomReaderComesBackToIsFetchedWhole(t *testing.T) {
 	src := &source{data: pattern(2048)}
 	r := c.NewReader("k", "e", 2048, 512, src.fetch)
 	p := make([]byte, 4)
-	// Both in the block at 768, in different pieces, not in order.
-	for _, off := range []int64{1000, 800, 900} {
+	// 1000 and 800 are in the block at 768, in different pieces; 300
+	// between them keeps the reader from looking sequential.
+	for _, off := range []int64{1000, 300, 800} {
 		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +256,25 @@ func TestABlockARandomReaderComesBackToIsFetchedWhole(t *testing.T) {
 			t.Fatalf("read at %d: wrong bytes", off)
 		}
 	}
-	if src.count(992) != 1 || src.count(768) != 1 || src.count(896) != 0 {
-		t.Fatalf("fetches %v, want the piece at 992, then the whole block at 768 (which holds 900)", src.fetches)
+	if src.count(992) != 1 || src.count(768) != 1 || src.count(800) != 0 {
+		t.Fatalf("fetches %v, want the piece at 992, then the whole block at 768 (which holds 800)", src.fetches)
+	}
+}
+
+func TestInAnObjectBiggerThanHalfTheCacheRandomReadsStayPieces(t *testing.T) {
+	c, err := New(Options{Size: 2048, BlockSize: 256, PieceSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &source{data: pattern(2048)}
+	r := c.NewReader("k", "e", 2048, 512, src.fetch)
+	p := make([]byte, 4)
+	for _, off := range []int64{1000, 300, 800, 100, 900} {
+		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if src.count(768) != 0 || src.count(992) != 1 || src.count(800) != 1 || src.count(896) != 1 {
+		t.Fatalf("fetches %v, want the pieces at 800, 896 and 992 and no whole block", src.fetches)
 	}
 }

@@ -57,11 +57,13 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 // span picks what to read pos from: its block when the reader is
 // sequential or the block is here or coming anyway, else the small piece
 // around pos, so that a random 4 KiB read costs one piece's transfer
-// rather than a whole block's. A block that a random reader comes back
-// to (a second piece missed in it) is hot: it is fetched whole, since a
-// request costs a round trip whatever its size, and a block's transfer
-// is a few round trips' worth. It returns the ID, where it starts and
-// its length.
+// rather than a whole block's. In an object that fits in half the cache,
+// a block that a random reader comes back to (a second piece missed in
+// it) is hot: it is fetched whole, since a request costs a round trip
+// whatever its size, and a block's transfer is a few round trips' worth.
+// In a bigger object, whole blocks would evict each other before the
+// reader came back to them: it gets pieces only. It returns the ID, where
+// it starts and its length.
 func (r *Reader) span(pos int64, sequential bool) (BlockID, int64, int) {
 	bs, ps := r.c.blockSize, r.c.pieceSize
 	i := pos / bs
@@ -71,7 +73,7 @@ func (r *Reader) span(pos int64, sequential bool) (BlockID, int64, int) {
 	}
 	j := pos / ps
 	piece := BlockID{Key: r.key, ETag: r.etag, Index: j, Piece: true}
-	if !r.c.present(piece) {
+	if r.size <= r.c.size/2 && !r.c.present(piece) {
 		r.mu.Lock()
 		hot := r.missed[i]
 		if r.missed == nil {

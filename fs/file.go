@@ -91,19 +91,23 @@ func (f *File) attrs(ctx context.Context) (store.Attrs, error) {
 }
 
 // openAttrs is attrs for opening: a listing's answer is proven by a keyed
-// HEAD first, unless the first block of that version is cached (a keyed
-// GET that succeeded proves as much; the folder's read-ahead fetches the
-// small files' first blocks with the listing's answer, so that `cp -r`
-// out of a folder costs no HEAD per file).
+// HEAD first, unless the first block of that version is cached or on its
+// way (a keyed GET that succeeds proves as much; the folder's read-ahead
+// fetches the small files' first blocks with the listing's answer, so that
+// `cp -r` out of a folder costs no HEAD per file, nor a round trip of its
+// own when it catches up with the read-ahead).
 func (f *File) openAttrs(ctx context.Context) (store.Attrs, error) {
 	h, err := f.attrs(ctx)
 	if err != nil || !h.Listed {
 		return h, err
 	}
-	if h.Size > 0 && f.fsys.opts.Cache.Contains(cache.BlockID{Key: f.Key(), ETag: h.ETag}) {
-		return h, nil
+	c, key := f.fsys.opts.Cache, f.Key()
+	if id := (cache.BlockID{Key: key, ETag: h.ETag}); h.Size > 0 && c.Present(id) {
+		if _, err := c.Get(ctx, id, int(min(h.Size, c.BlockSize())), f.fsys.fetcher(key, h)); err == nil {
+			return h, nil
+		}
 	}
-	return f.fsys.meta.proven(ctx, f.Key())
+	return f.fsys.meta.proven(ctx, key)
 }
 
 // Getattr answers from the file's current version (cached for the TTL),

@@ -29,7 +29,7 @@ import (
 
 const (
 	streamStart = 2 * store.MinPartSize
-	streamSlots = 4
+	streamSlots = 8
 )
 
 // streamPart is the offset and size of part i of a stream: 1,000 parts of
