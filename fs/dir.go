@@ -209,22 +209,18 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 		return l, nil
 	}
 	prefix := d.Prefix()
-	if l := d.fsys.takeAhead(ctx, prefix); l != nil && time.Since(l.at) < d.fsys.opts.MetaTTL {
-		d.mu.Lock()
-		if d.prefix == prefix {
-			d.list = l
-		}
-		d.mu.Unlock()
-		return l, nil
-	}
-	l := &listing{at: time.Now(), entries: map[string]child{}}
 	d.mu.Lock()
 	d.listingNow, d.replay = true, nil
 	d.mu.Unlock()
-	err := d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
-		d.fsys.addEntry(l, prefix, e)
-		return nil
-	})
+	var err error
+	l := d.fsys.takeAhead(ctx, prefix)
+	if l == nil || time.Since(l.at) >= d.fsys.opts.MetaTTL {
+		l = &listing{at: time.Now(), entries: map[string]child{}}
+		err = d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
+			d.fsys.addEntry(l, prefix, e)
+			return nil
+		})
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	replay := d.replay
