@@ -56,9 +56,8 @@ type listing struct {
 	// metaAhead and dirsAhead are the indexes up to which the HEADs of
 	// files and of folder markers have been started.
 	metaAhead, dirsAhead int
-	// filesAhead is the index up to which small files' data was fetched;
-	// listsAhead, folders' listings started.
-	filesAhead, listsAhead int
+	// filesAhead is the index up to which small files' data was fetched.
+	filesAhead int
 }
 
 // sortNames sorts the listing's names if a change dropped them: a program
@@ -75,7 +74,7 @@ func (l *listing) sortNames() {
 		l.names = append(l.names, n)
 	}
 	sort.Strings(l.names)
-	l.metaAhead, l.dirsAhead, l.filesAhead, l.listsAhead = 0, 0, 0, 0
+	l.metaAhead, l.dirsAhead, l.filesAhead = 0, 0, 0
 }
 
 type child struct {
@@ -212,15 +211,11 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 	d.mu.Lock()
 	d.listingNow, d.replay = true, nil
 	d.mu.Unlock()
-	var err error
-	l := d.fsys.takeAhead(ctx, prefix)
-	if l == nil || time.Since(l.at) >= d.fsys.opts.MetaTTL {
-		l = &listing{at: time.Now(), entries: map[string]child{}}
-		err = d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
-			d.fsys.addEntry(l, prefix, e)
-			return nil
-		})
-	}
+	l := &listing{at: time.Now(), entries: map[string]child{}}
+	err := d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
+		d.fsys.addEntry(l, prefix, e)
+		return nil
+	})
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	replay := d.replay
@@ -273,13 +268,10 @@ func (f *FS) addEntry(l *listing, prefix string, e store.Entry) {
 
 // patch records a change this mount made in the directory, so that the
 // listing snapshot does not contradict it until it is listed again. c nil
-// removes name. Listings made ahead of this folder and of anything under
-// name may predate the change: they are dropped.
+// removes name.
 func (d *Dir) patch(name string, c *child) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.fsys.dropAhead(d.prefix)
-	d.fsys.dropAheadUnder(d.prefix + name + "/")
 	if d.listingNow {
 		d.replay = append(d.replay, patchOp{name, c})
 	}
@@ -314,7 +306,6 @@ func (l *listing) apply(name string, c *child) {
 func (d *Dir) forgetListing() {
 	d.mu.Lock()
 	d.list = nil
-	d.fsys.dropAhead(d.prefix)
 	d.mu.Unlock()
 }
 
@@ -448,7 +439,6 @@ func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) (*f
 		ch = d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	}
 	d.metaAhead(ctx, name, true)
-	d.listAheadAfter(ctx, name)
 	if errno := sub.fill(ctx, &out.Attr); errno != 0 {
 		return nil, errno
 	}

@@ -61,7 +61,6 @@ type FS struct {
 	copier  *store.Copier
 	// filesSem bounds the small files fetched ahead (Dir.filesAhead).
 	filesSem chan struct{}
-	lists    *listsAhead
 
 	warnMu sync.Mutex
 	warned map[string]bool // keys already warned about; guarded by warnMu
@@ -89,7 +88,6 @@ func New(o Options) *FS {
 		warned:   map[string]bool{},
 		copier:   store.NewCopier(o.Store, o.Log),
 		filesSem: make(chan struct{}, 16),
-		lists:    newListsAhead(),
 	}
 	f.root = f.newDir(o.Prefix)
 	return f
@@ -113,15 +111,6 @@ func (f *FS) newDir(prefix string) *Dir { return &Dir{fsys: f, prefix: prefix} }
 // answers the next stat, and the parent's listing shows it.
 func (f *FS) Uploaded(key string, a store.Attrs) {
 	f.meta.put(key, a)
-	// A listing made ahead for a folder not loaded yet predates the
-	// upload (of the file, and of the folders on its way, which were
-	// shown from the waiting file until now): each lists again when it
-	// is loaded.
-	for i, c := range key {
-		if c == '/' {
-			f.dropAhead(key[:i+1])
-		}
-	}
 	if d, name := f.parentOf(key); d != nil {
 		d.patch(name, &child{obj: store.Entry{Key: key, Size: a.Size, ETag: a.ETag, LastModified: a.LastModified}})
 	}
