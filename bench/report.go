@@ -226,38 +226,17 @@ func (rep *Report) Markdown() string {
 		}
 	}
 
-	b.WriteString("\nPeak resident memory (VmHWM, highest of the runs) of the process doing the work: " +
-		"the FUSE daemon over the whole mount, uploads at unmount included; for aws s3 cp, the aws process.\n\n")
-	row(&b, append([]string{"workload", "server"}, rep.tools...))
-	row(&b, slices.Repeat([]string{"---"}, len(rep.tools)+2))
-	for _, w := range rep.workloads {
-		for _, s := range rep.servers {
-			line := []string{w, s}
-			for _, t := range rep.tools {
-				line = append(line, mib(rep.cell(w, s, t).peakRSS))
+	rep.toolTable(&b, "Peak resident memory (VmHWM, highest of the runs) of the process doing the work: "+
+		"the FUSE daemon over the whole mount, uploads at unmount included; for aws s3 cp, the aws process.",
+		func(x *cell) string { return mib(x.peakRSS) })
+	rep.toolTable(&b, "Requests the server answered during the timed part of the median run, as the server counts them "+
+		"(MinIO: every S3 call, by name; RGW: the total, of which object GETs and PUTs), the largest kinds in brackets.",
+		func(x *cell) string {
+			if x.valid() {
+				return x.requests.String()
 			}
-			row(&b, line)
-		}
-	}
-
-	b.WriteString("\nRequests the server answered during the timed part of the median run, as the server counts them " +
-		"(MinIO: every S3 call, by name; RGW: the total, of which object GETs and PUTs), the largest kinds in brackets.\n\n")
-	row(&b, append([]string{"workload", "server"}, rep.tools...))
-	row(&b, slices.Repeat([]string{"---"}, len(rep.tools)+2))
-	for _, w := range rep.workloads {
-		for _, s := range rep.servers {
-			line := []string{w, s}
-			for _, t := range rep.tools {
-				x := rep.cell(w, s, t)
-				if x.valid() {
-					line = append(line, x.requests.String())
-				} else {
-					line = append(line, "-")
-				}
-			}
-			row(&b, line)
-		}
-	}
+			return "-"
+		})
 
 	if len(failures) > 0 {
 		b.WriteString("\nFailures (a tool is not run again for a workload and server after its first failure):\n\n")
@@ -298,6 +277,23 @@ func (rep *Report) Markdown() string {
 		fmt.Fprintf(&b, "- %s: %s\n", s, rep.Servers[s])
 	}
 	return b.String()
+}
+
+// toolTable writes a caption and a table of one entry per workload,
+// server and tool.
+func (rep *Report) toolTable(b *strings.Builder, caption string, entry func(*cell) string) {
+	b.WriteString("\n" + caption + "\n\n")
+	row(b, append([]string{"workload", "server"}, rep.tools...))
+	row(b, slices.Repeat([]string{"---"}, len(rep.tools)+2))
+	for _, w := range rep.workloads {
+		for _, s := range rep.servers {
+			line := []string{w, s}
+			for _, t := range rep.tools {
+				line = append(line, entry(rep.cell(w, s, t)))
+			}
+			row(b, line)
+		}
+	}
 }
 
 // text is the cell's entry in the time table.

@@ -37,19 +37,22 @@ func (a *awsTool) Mount(ctx context.Context) error {
 	return removeDownloads(a.t.Dir)
 }
 
-// run runs aws with the target's endpoint, credentials and SSE-C key, and
-// keeps its peak memory.
+// run runs aws s3 with the target's endpoint, credentials and SSE-C key.
 func (a *awsTool) run(ctx context.Context, args ...string) (string, error) {
-	args = append(append([]string{"--endpoint-url", a.t.Server.Endpoint, "s3"}, args[:1]...),
-		append(sseArgs(a.t.Secret), args[1:]...)...)
-	cmd := exec.CommandContext(ctx, awsCLI, args...)
+	return a.exec(ctx, append(append(args[:1:1], sseArgs(a.t.Secret)...), args[1:]...)...)
+}
+
+// exec runs aws s3 args with the target's endpoint and credentials, and
+// keeps its peak memory.
+func (a *awsTool) exec(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, awsCLI, append([]string{"--endpoint-url", a.t.Server.Endpoint, "s3"}, args...)...)
 	cmd.Env = a.t.Server.awsEnv()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, peak, err := outputPeak(cmd)
 	a.rss = max(a.rss, peak)
 	if err != nil {
-		return string(out), fmt.Errorf("aws s3 %s: %v: %s", args[3], err, lastLines(stderr.String()+string(out), 3))
+		return string(out), fmt.Errorf("aws s3 %s: %v: %s", args[0], err, lastLines(stderr.String()+string(out), 3))
 	}
 	return string(out), nil
 }
@@ -88,29 +91,14 @@ func (a *awsTool) Sync(ctx context.Context, src, prefix string) ([]string, error
 
 // ListLong is aws s3 ls of the folder: name, size and time of each object.
 func (a *awsTool) ListLong(ctx context.Context, prefix string) ([]string, error) {
-	out, err := a.listRun(ctx, "ls", a.url(prefix+"/"))
+	out, err := a.exec(ctx, "ls", a.url(prefix+"/"))
 	return lines(out), err
 }
 
 // Find is aws s3 ls --recursive: every object under prefix.
 func (a *awsTool) Find(ctx context.Context, prefix string) ([]string, error) {
-	out, err := a.listRun(ctx, "ls", "--recursive", a.url(prefix+"/"))
+	out, err := a.exec(ctx, "ls", "--recursive", a.url(prefix+"/"))
 	return lines(out), err
-}
-
-// listRun runs aws s3 ls, which takes no SSE-C options (a listing needs
-// no key).
-func (a *awsTool) listRun(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, awsCLI, append([]string{"--endpoint-url", a.t.Server.Endpoint, "s3"}, args...)...)
-	cmd.Env = a.t.Server.awsEnv()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, peak, err := outputPeak(cmd)
-	a.rss = max(a.rss, peak)
-	if err != nil {
-		return string(out), fmt.Errorf("aws s3 ls: %v: %s", err, lastLines(stderr.String(), 3))
-	}
-	return string(out), nil
 }
 
 // Durable: aws returns once the server has answered every upload; only
