@@ -10,6 +10,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,10 @@ type BlockID struct {
 	Piece bool
 }
 
+// PieceSize is the default piece: the kernel's largest read, so that a
+// random reader's read is one piece.
+const PieceSize = 128 << 10
+
 // Fetch fills buf with the object's bytes starting at off. buf is sized to
 // exactly the bytes that exist.
 type Fetch func(ctx context.Context, off int64, buf []byte) error
@@ -42,9 +47,14 @@ type Cache struct {
 	blocks    *lru.Cache[BlockID, []byte]
 	bytes     atomic.Int64  // bytes held by blocks: the bound, since small files make small blocks
 	prefetch  chan struct{} // bounds concurrent read-ahead fetches
+	disk      *Disk         // nil: memory only
+	log       *slog.Logger
+	sweeps    chan struct{}  // bounds concurrent block fetches of sweeps
+	swept     sync.WaitGroup // sweeps running, for tests to wait on
 
-	mu     sync.Mutex
-	flight map[BlockID]*call // guarded by mu
+	mu       sync.Mutex
+	flight   map[BlockID]*call // guarded by mu
+	sweeping map[BlockID]bool  // objects (Index 0) being swept to disk; guarded by mu
 }
 
 type call struct {
@@ -60,6 +70,8 @@ type Options struct {
 	PieceSize int64         // bytes fetched for a random read (default 128 KiB, at most BlockSize)
 	Parallel  int           // concurrent read-ahead fetches
 	Timeout   time.Duration // bound on one fetch, whoever waits for it
+	Disk      *Disk         // second tier for objects read at random (nil: none)
+	Log       *slog.Logger  // sweeps to disk, at debug level (nil: none)
 }
 
 // New returns an empty cache.
@@ -73,13 +85,16 @@ func New(o Options) (*Cache, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 	if o.PieceSize <= 0 {
-		// The kernel's largest read: a random reader's read is one piece.
-		o.PieceSize = 128 << 10
+		o.PieceSize = PieceSize
 	}
 	c := &Cache{
 		blockSize: o.BlockSize, pieceSize: min(o.PieceSize, o.BlockSize), size: o.Size, timeout: o.Timeout,
 		prefetch: make(chan struct{}, o.Parallel), flight: map[BlockID]*call{},
+		disk: o.Disk, log: o.Log, sweeps: make(chan struct{}, max(o.Parallel/2, 1)), sweeping: map[BlockID]bool{},
 	}
 	// The entry count only backstops the byte bound: small files make
 	// blocks of a few hundred bytes, and each must not evict the others.
@@ -199,7 +214,10 @@ func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) 
 	go func() {
 		defer cancel()
 		buf := make([]byte, length)
-		err := fetch(fctx, c.offset(id), buf)
+		var err error
+		if !c.fromDisk(id, buf) {
+			err = fetch(fctx, c.offset(id), buf)
+		}
 		if err == nil {
 			c.add(id, buf)
 			f.data = buf
@@ -216,6 +234,9 @@ func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) 
 // Purge drops every cached block of key (all versions), e.g. after the
 // object was found changed.
 func (c *Cache) Purge(key string) {
+	if c.disk != nil {
+		c.disk.purge(key)
+	}
 	for _, id := range c.blocks.Keys() {
 		if id.Key == key {
 			c.blocks.Remove(id)

@@ -20,6 +20,7 @@ type Reader struct {
 	window int64          // current read-ahead in bytes, grows while reads stay sequential; guarded by mu
 	near   bool           // the last read began near where the one before ended; guarded by mu
 	missed map[int64]bool // blocks a random read fetched a piece of; guarded by mu
+	misses int            // pieces fetched from the network; guarded by mu
 }
 
 // NewReader returns a Reader of the object version (key, etag) of size bytes.
@@ -62,8 +63,10 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 // it) is hot: it is fetched whole, since a request costs a round trip
 // whatever its size, and a block's transfer is a few round trips' worth.
 // In a bigger object, whole blocks would evict each other before the
-// reader came back to them: it gets pieces only. It returns the ID, where
-// it starts and its length.
+// reader came back to them: it gets pieces only, and once it has missed
+// sweepAfter of them, the whole object is fetched to the disk tier (if
+// there is one and the object fits in half of it), where the pieces of
+// later reads are found. It returns the ID, where it starts and its length.
 func (r *Reader) span(pos int64, sequential bool) (BlockID, int64, int) {
 	bs, ps := r.c.blockSize, r.c.pieceSize
 	i := pos / bs
@@ -73,6 +76,15 @@ func (r *Reader) span(pos int64, sequential bool) (BlockID, int64, int) {
 	}
 	j := pos / ps
 	piece := BlockID{Key: r.key, ETag: r.etag, Index: j, Piece: true}
+	if r.c.sweepable(r.size) && !r.c.present(piece) && !r.c.disk.has(block) {
+		r.mu.Lock()
+		r.misses++
+		sweep := r.misses%sweepAfter == 0
+		r.mu.Unlock()
+		if sweep {
+			r.c.sweep(r.key, r.etag, r.size, r.fetch)
+		}
+	}
 	if r.size <= r.c.size/2 && !r.c.present(piece) {
 		r.mu.Lock()
 		hot := r.missed[i]

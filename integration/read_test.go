@@ -236,3 +236,65 @@ func isMounted(dir string) bool {
 	}
 	return false
 }
+
+// A big file read at random is fetched whole to the disk cache, sealed: no
+// plaintext in the cache folder, right bytes from it, nothing left after
+// the unmount.
+func TestRandomReadsOfABigFileGoThroughASealedDiskCache(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *server) {
+		b := s.bucket(t)
+		var text []byte
+		for i := 0; len(text) < 24<<20; i++ {
+			text = append(text, "ssecfs-plaintext-marker-"+strconv.Itoa(i)+"\n"...)
+		}
+		s.putObject(t, b, "big.txt", text)
+		root := t.TempDir()
+		// The file is more than half the memory cache, less than half the disk's.
+		m := s.mount(t, b, "--cache-size", "16M", "--block-size", "1M", "--read-ahead", "4M",
+			"--cache-dir", root, "--disk-cache-size", "64M")
+		f, err := os.Open(filepath.Join(m.dir, "big.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		p := make([]byte, 4096)
+		read := func(from, n int) {
+			for i := from; i < from+n; i++ {
+				off := int64(i) * 7_919_003 % int64(len(text)-len(p))
+				if _, err := f.ReadAt(p, off); err != nil {
+					t.Fatalf("read at %d: %v", off, err)
+				}
+				if !bytes.Equal(p, text[off:off+int64(len(p))]) {
+					t.Fatalf("read at %d: wrong bytes", off)
+				}
+			}
+		}
+		read(1, 16)
+		eventually(t, "the sweep to the disk cache", func() bool {
+			return strings.Contains(readLog(m.log), "swept to the disk cache")
+		})
+		if !strings.Contains(readLog(m.log), `msg="swept to the disk cache" key=big.txt complete=true`) {
+			t.Fatal("the sweep did not complete")
+		}
+		blocks := 0
+		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || d.Name() == "lock" {
+				return err
+			}
+			blocks++
+			if b, _ := os.ReadFile(path); bytes.Contains(b, []byte("plaintext-marker")) {
+				t.Errorf("%s holds plaintext", path)
+			}
+			return nil
+		})
+		if want := (len(text) + 1<<20 - 1) >> 20; blocks != want {
+			t.Errorf("%d blocks in the disk cache, want the file's %d", blocks, want)
+		}
+		read(17, 200)
+		f.Close()
+		m.unmount(t)
+		if left, _ := os.ReadDir(root); len(left) != 0 {
+			t.Errorf("the disk cache left %d entries after the unmount", len(left))
+		}
+	})
+}

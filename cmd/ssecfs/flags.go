@@ -93,7 +93,8 @@ func printFlags(w io.Writer, f *flag.FlagSet) {
 			head += " " + name
 		}
 		def := ""
-		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" {
+		// -1 stands for a default computed at start, which the usage states.
+		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" && fl.DefValue != "-1" {
 			def = " (default " + fl.DefValue + ")"
 		}
 		fmt.Fprintf(w, "%-24s %s%s\n", head, usage, def)

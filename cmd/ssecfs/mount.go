@@ -40,6 +40,8 @@ type mountConfig struct {
 	ownerMeta  bool
 
 	cacheSize, blockSize, readAhead int64
+	diskCacheSize                   int64
+	cacheDir                        string
 	metaTTL                         time.Duration
 
 	writeBack      time.Duration
@@ -94,6 +96,9 @@ func parseMount(args []string) (*mountConfig, error) {
 	c.cacheSize, c.blockSize, c.readAhead = 160<<20, 8<<20, 64<<20
 	f.Var(sizeValue{&c.cacheSize}, "cache-size", "memory for cached file data (a `SIZE` like 256M or 1G)")
 	f.Var(sizeValue{&c.blockSize}, "block-size", "unit of cached data and of ranged reads (`SIZE`)")
+	c.diskCacheSize = -1
+	f.Var(sizeValue{&c.diskCacheSize}, "disk-cache-size", "local disk for files read at random that do not fit in memory, encrypted (`SIZE`; default: 4G or a quarter of the free space, whichever is less; 0 = off)")
+	f.StringVar(&c.cacheDir, "cache-dir", "", "`DIR` for the disk cache (default "+defaultCacheRoot()+")")
 	f.Var(sizeValue{&c.readAhead}, "read-ahead", "how far a sequential reader is fetched ahead, in parallel (`SIZE`; 0 = off)")
 	f.DurationVar(&c.metaTTL, "meta-ttl", 30*time.Second, "how long listings and attributes are trusted; others' changes show after this")
 	f.DurationVar(&c.writeBack, "write-back", 5*time.Second, "how long a closed file waits before upload, so that a rename or chmod right after costs no second upload; 0 uploads before close returns")
@@ -124,7 +129,7 @@ func parseMount(args []string) (*mountConfig, error) {
 		return nil, err
 	}
 	// The daemon runs in /: paths it opens must not be relative.
-	for _, p := range []*string{&c.logFile, &c.journalDir, &c.caFile} {
+	for _, p := range []*string{&c.logFile, &c.journalDir, &c.cacheDir, &c.caFile} {
 		if *p != "" {
 			if *p, err = filepath.Abs(*p); err != nil {
 				return nil, err
@@ -165,6 +170,15 @@ func stateHome() string {
 func defaultLogPath() string { return filepath.Join(stateHome(), "ssecfs.log") }
 
 func defaultJournalRoot() string { return filepath.Join(stateHome(), "journal") }
+
+func defaultCacheRoot() string {
+	dir := os.Getenv("XDG_CACHE_HOME")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(dir, "ssecfs")
+}
 
 func openLog(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -308,11 +322,20 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	// four parts), so that a garbage collection cycle does not let the
 	// daemon grow to twice its live data.
 	debug.SetMemoryLimit(c.cacheSize + c.readAhead + 64<<20)
+	disk, err := openDiskCache(c)
+	if err != nil {
+		return fail(err)
+	}
+	if disk != nil {
+		defer disk.Close()
+	}
 	blocks, err := cache.New(cache.Options{
 		Size: c.cacheSize, BlockSize: c.blockSize, Parallel: int(max(c.readAhead/c.blockSize, 1)),
 		// One fetch may be retried (minio-go's retries, then a cut body's):
 		// its bound leaves room for them, a stalled connection included.
 		Timeout: c.timeout * time.Duration(c.retries+2),
+		Disk:    disk,
+		Log:     log,
 	})
 	if err != nil {
 		return fail(err)
@@ -442,6 +465,33 @@ func journalFor(c *mountConfig, endpoint string) string {
 	}
 	h := sha256.Sum256([]byte(endpoint + "\n" + c.bucket + "\n" + c.prefix))
 	return filepath.Join(root, c.bucket+"-"+hex.EncodeToString(h[:6]))
+}
+
+// openDiskCache opens the disk tier of the read cache: --disk-cache-size,
+// or 4 GiB or a quarter of the free space, whichever is less; nil when off.
+func openDiskCache(c *mountConfig) (*cache.Disk, error) {
+	root := c.cacheDir
+	if root == "" {
+		root = defaultCacheRoot()
+	}
+	size := c.diskCacheSize
+	if size < 0 {
+		size = 4 << 30
+		if err := os.MkdirAll(root, 0o700); err == nil {
+			var st unix.Statfs_t
+			if err := unix.Statfs(root, &st); err == nil {
+				size = min(size, int64(st.Bavail)*st.Bsize/4)
+			}
+		}
+	}
+	if size < 2*c.blockSize {
+		return nil, nil
+	}
+	d, err := cache.OpenDisk(root, size, cache.PieceSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w (choose another place with --cache-dir, or turn it off with --disk-cache-size 0)", err)
+	}
+	return d, nil
 }
 
 // journalCap is --journal-size, or 16 GiB or half the free space.
