@@ -32,6 +32,7 @@ type Disk struct {
 	lock  *os.File // held (flock) while this Disk is open: marks dir as in use
 
 	serial atomic.Uint64 // names files; with the chunk index, the nonce
+	closed atomic.Bool   // a sweep still running at unmount writes nothing
 	bytes  atomic.Int64
 	index  *lru.Cache[BlockID, diskBlock]
 }
@@ -104,6 +105,7 @@ func removeStale(root string) {
 
 // Close removes every file of the Disk.
 func (d *Disk) Close() error {
+	d.closed.Store(true)
 	err := os.RemoveAll(d.dir)
 	_ = d.lock.Close()
 	return err
@@ -129,7 +131,7 @@ func (d *Disk) has(id BlockID) bool { return d.index.Contains(id) }
 // write seals the block into a new file. Failures (a full disk) only mean
 // the block is not kept: the network still has it.
 func (d *Disk) write(id BlockID, data []byte) {
-	if d.index.Contains(id) || int64(len(data)) > d.size {
+	if d.closed.Load() || d.index.Contains(id) || int64(len(data)) > d.size {
 		return
 	}
 	serial := d.serial.Add(1)
