@@ -154,15 +154,16 @@ func (m *Manager) sendPart(e *Entry, s *stream, i int) {
 		return
 	}
 	off, size := streamPart(i)
-	buf := make([]byte, size)
 	ctx := context.Background()
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if _, err = e.ReadAt(ctx, buf, off); err != nil {
+		buf := store.PartBuffer(size)
+		if err = readFull(ctx, e, buf, off); err != nil {
 			break
 		}
 		var p store.Part
 		if p, err = m.st.UploadPart(ctx, s.key, s.id, i+1, bytes.NewReader(buf), size); err == nil {
+			store.ReleasePart(buf)
 			s.mu.Lock()
 			s.parts[i] = p
 			s.mu.Unlock()
@@ -207,14 +208,15 @@ func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key str
 	for i, off := queued, streamOffset(queued); off < size; i++ {
 		_, psize := streamPart(i)
 		n := min(psize, size-off)
-		buf := make([]byte, n)
-		if _, err := e.ReadAt(ctx, buf, off); err != nil {
+		buf := store.PartBuffer(n)
+		if err := readFull(ctx, e, buf, off); err != nil {
 			return giveUp(err)
 		}
 		p, err := m.st.UploadPart(ctx, s.key, s.id, i+1, bytes.NewReader(buf), n)
 		if err != nil {
 			return giveUp(err)
 		}
+		store.ReleasePart(buf)
 		parts = append(parts, p)
 		s.mu.Lock()
 		s.parts = append(s.parts, p)
@@ -239,6 +241,15 @@ func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key str
 		err = m.st.Delete(ctx, s.key)
 	}
 	return a, true, err
+}
+
+// readFull fills buf from the spool at off. Bytes past the file's end (a
+// truncation meanwhile, which breaks the stream anyway) read as zeros, as
+// in a new buffer: this one is reused and holds another part's bytes.
+func readFull(ctx context.Context, e *Entry, buf []byte, off int64) error {
+	n, err := e.ReadAt(ctx, buf, off)
+	clear(buf[n:])
+	return err
 }
 
 func streamOffset(i int) int64 {

@@ -50,7 +50,7 @@ type Source func(ctx context.Context, off int64, buf []byte) error
 func Upload(ctx context.Context, st Store, key string, src Source, size int64, meta map[string]string, started func(uploadID string)) (Attrs, error) {
 	ps := PartSize(size)
 	if size <= ps {
-		buf := make([]byte, size)
+		buf := PartBuffer(size)
 		if err := src(ctx, 0, buf); err != nil {
 			return Attrs{}, err
 		}
@@ -58,6 +58,7 @@ func Upload(ctx context.Context, st Store, key string, src Source, size int64, m
 		if err != nil {
 			return Attrs{}, err
 		}
+		ReleasePart(buf)
 		// The PUT's answer echoed our key (Put checks): no HEAD needed.
 		return Attrs{Size: size, ETag: etag, LastModified: time.Now(), Meta: meta, Encryption: EncOurs}, nil
 	}
@@ -75,13 +76,17 @@ func Upload(ctx context.Context, st Store, key string, src Source, size int64, m
 	for i := 0; i < n; i++ {
 		g.Go(func() error {
 			off := int64(i) * ps
-			buf := make([]byte, min(ps, size-off))
+			buf := PartBuffer(min(ps, size-off))
 			if err := src(gctx, off, buf); err != nil {
 				return err
 			}
 			p, err := st.UploadPart(gctx, key, id, i+1, bytes.NewReader(buf), int64(len(buf)))
+			if err != nil {
+				return err
+			}
+			ReleasePart(buf)
 			parts[i] = p
-			return err
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
