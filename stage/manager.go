@@ -36,11 +36,16 @@ type Config struct {
 	// keyed HEAD that proved it. It is called with the entry locked: it
 	// must not call back into the Manager.
 	Uploaded func(key string, attrs store.Attrs)
+	// Removed is told of every key the stage deleted: a file's old name
+	// once it is uploaded under its new one. Called with no lock but the
+	// key's (claim.go) held.
+	Removed func(key string)
 }
 
 // Manager owns the entries of one mount.
 //
-// Lock order: Entry.upMu, Entry.mu, then Manager.mu.
+// Lock order: Entry.upMu, a key lock (claim.go), Entry.mu, then
+// Manager.mu; never two key locks.
 type Manager struct {
 	cfg    Config
 	dir    string
@@ -65,7 +70,8 @@ type Manager struct {
 	wake        chan struct{}
 	stop        chan struct{}
 	done        chan struct{}
-	running     int // uploads in flight; guarded by mu
+	running     int                 // uploads in flight; guarded by mu
+	keyLocks    map[string]*keyLock // claim.go; guarded by mu
 }
 
 // Open takes the journal folder's lock, resumes what a previous run left,
@@ -99,7 +105,7 @@ func Open(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg: cfg, dir: cfg.Dir, seal: seal, st: cfg.Store, copier: store.NewCopier(cfg.Store, cfg.Log),
-		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{},
+		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{}, keyLocks: map[string]*keyLock{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		big: make(chan struct{}, 1), streamSlots: make(chan struct{}, streamSlots),
 	}

@@ -6,7 +6,6 @@ package stage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sort"
 	"time"
@@ -143,6 +142,12 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 		err    error
 		done   bool
 	)
+	// The keys this upload stores: its name, and a stream's first name.
+	stores := []string{key}
+	if s != nil {
+		stores = append(stores, s.key)
+	}
+	unlock := m.lockKeys(stores...)
 	if s != nil {
 		stored, done, err = m.finishStream(ctx, e, s, key, size, meta)
 		if err != nil && done {
@@ -180,12 +185,15 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 		}
 	}
 	if err == nil {
+		m.claim(e, key)
+	}
+	unlock()
+	if err == nil {
 		for _, k := range deleteAfter {
 			if k == key {
 				continue
 			}
-			if derr := m.st.Delete(ctx, k); derr != nil {
-				err = fmt.Errorf("deleting the old name %q after a rename: %w", k, derr)
+			if err = m.deleteOldName(ctx, k, func() bool { return !e.lists(k) }); err != nil {
 				break
 			}
 		}

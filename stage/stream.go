@@ -58,6 +58,9 @@ type stream struct {
 	queued int          // parts handed to uploaders
 	err    error
 	broken bool
+	// keyTaken: another file's upload stored key since the stream began
+	// (claim.go): a rename's delete of the stream's key must spare it.
+	keyTaken bool
 }
 
 func (s *stream) fail(err error) {
@@ -224,6 +227,14 @@ func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key str
 		s.mu.Unlock()
 		off += n
 	}
+	s.mu.Lock()
+	taken := s.keyTaken
+	s.mu.Unlock()
+	if taken && key != s.key {
+		// Completing would store the stream under its first name, which
+		// a newer file now holds (claim.go); the caller holds that key.
+		return giveUp(errors.New("its first name now holds a newer file"))
+	}
 	if err := m.st.CompleteMultipart(ctx, s.key, s.id, parts); err != nil {
 		return giveUp(err)
 	}
@@ -238,7 +249,9 @@ func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key str
 	// Renamed or changed after the stream began: one server-side copy.
 	a, err = m.copier.Copy(ctx, s.key, key, size, false, meta)
 	if err == nil && key != s.key {
-		err = m.st.Delete(ctx, s.key)
+		if err = m.st.Delete(ctx, s.key); err == nil {
+			m.removed(s.key)
+		}
 	}
 	return a, true, err
 }
