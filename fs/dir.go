@@ -213,7 +213,7 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 	d.mu.Unlock()
 	l := &listing{at: time.Now(), entries: map[string]child{}}
 	err := d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
-		d.fsys.addEntry(l, prefix, e)
+		d.fsys.addEntry(l, prefix, e, l.at)
 		return nil
 	})
 	d.mu.Lock()
@@ -238,11 +238,11 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 // addEntry files one listing entry under its name, leaving out keys that
 // cannot be file names. A key that is both an object and a prefix shows as
 // the directory, so that everything under it stays reachable.
-func (f *FS) addEntry(l *listing, prefix string, e store.Entry) {
+func (f *FS) addEntry(l *listing, prefix string, e store.Entry, sent time.Time) {
 	if e.Attrs != nil && !e.IsPrefix {
 		// The listing answered what a HEAD would: ls -l and rsync need
 		// no request per file.
-		f.meta.putListed(e.Key, *e.Attrs)
+		f.meta.putListed(e.Key, *e.Attrs, sent)
 	}
 	if e.Key == prefix {
 		return // this directory's own marker object

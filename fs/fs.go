@@ -116,6 +116,17 @@ func (f *FS) Uploaded(key string, a store.Attrs) {
 	}
 }
 
+// Removed learns that the stage deleted key (a file's old name, once the
+// file was uploaded under its new one): the next stat asks the server,
+// and the parent's listing drops it, one on its way included (a listing
+// the server answered before the delete would show it until the TTL).
+func (f *FS) Removed(key string) {
+	f.meta.forget(key)
+	if d, name := f.parentOf(key); d != nil {
+		d.patch(name, nil)
+	}
+}
+
 // parentOf finds the loaded directory node holding key, if any.
 func (f *FS) parentOf(key string) (*Dir, string) {
 	rest, ok := strings.CutPrefix(key, f.opts.Prefix)

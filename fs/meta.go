@@ -31,6 +31,9 @@ type metaEntry struct {
 	attrs store.Attrs
 	err   error
 	at    time.Time
+	// forgotten marks this mount's own change of the key at time at: no
+	// answer, but a listing sent before it must not be filed after it.
+	forgotten bool
 }
 
 func newMetaCache(st store.Store, ttl time.Duration, parallel, capacity int) *metaCache {
@@ -43,7 +46,7 @@ func newMetaCache(st store.Store, ttl time.Duration, parallel, capacity int) *me
 func (m *metaCache) fresh(e *metaEntry) bool {
 	select {
 	case <-e.done:
-		return time.Since(e.at) < m.ttl
+		return !e.forgotten && time.Since(e.at) < m.ttl
 	default:
 		return true
 	}
@@ -110,7 +113,7 @@ func (m *metaCache) peek(key string) (store.Attrs, bool) {
 	}
 	select {
 	case <-e.done:
-		return e.attrs, e.err == nil && time.Since(e.at) < m.ttl
+		return e.attrs, e.err == nil && !e.forgotten && time.Since(e.at) < m.ttl
 	default:
 		return store.Attrs{}, false
 	}
@@ -137,16 +140,18 @@ func (m *metaCache) prefetch(ctx context.Context, keys []string) {
 	}()
 }
 
-// putListed records attributes a listing carried. A HEAD in flight, or a
-// fresh HEAD's answer for the same version (which proved the key), is
-// kept.
-func (m *metaCache) putListed(key string, a store.Attrs) {
+// putListed records attributes a listing carried, the listing having been
+// sent at sent. What this mount learnt or did to the key since then (a HEAD
+// answered, an upload, a rename or delete) is newer and stays; so do a HEAD
+// in flight and a fresh HEAD's answer for the same version, which proved
+// the key.
+func (m *metaCache) putListed(key string, a store.Attrs, sent time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries.Peek(key); ok && m.fresh(e) {
+	if e, ok := m.entries.Peek(key); ok {
 		select {
 		case <-e.done:
-			if !e.attrs.Listed && e.err == nil && e.attrs.ETag == a.ETag {
+			if !e.at.Before(sent) || m.fresh(e) && !e.attrs.Listed && e.err == nil && e.attrs.ETag == a.ETag {
 				return
 			}
 		default:
@@ -175,10 +180,13 @@ func (m *metaCache) proven(ctx context.Context, key string) (store.Attrs, error)
 	return m.get(ctx, key)
 }
 
-// forget drops key, so the next question asks the server.
+// forget drops what is known of key, so the next question asks the
+// server, and marks the time of this mount's change for putListed.
 func (m *metaCache) forget(key string) {
+	e := &metaEntry{done: make(chan struct{}), at: time.Now(), forgotten: true}
+	close(e.done)
 	m.mu.Lock()
-	m.entries.Remove(key)
+	m.entries.Add(key, e)
 	m.mu.Unlock()
 }
 

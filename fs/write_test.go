@@ -36,7 +36,7 @@ func rwMountTTL(t *testing.T, m *memstore.Store, window, ttl time.Duration) (str
 	f := New(Options{Store: m, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log})
 	mgr, err := stage.Open(stage.Config{
 		Dir: t.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"), Scope: "t", Store: m,
-		Window: window, Parallel: 4, Attempts: 2, Log: log, Uploaded: f.Uploaded,
+		Window: window, Parallel: 4, Attempts: 2, Log: log, Uploaded: f.Uploaded, Removed: f.Removed,
 	})
 	if err != nil {
 		t.Fatal(err)
