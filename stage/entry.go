@@ -133,6 +133,23 @@ func (e *Entry) openChunkLocked(i int64, dst []byte) ([]byte, error) {
 	return out, nil
 }
 
+// baseRunLocked returns how many bytes from pos, a chunk boundary, up to
+// end are whole chunks that the spool lacks and the base holds entirely,
+// or 0 if the chunk at pos is not one.
+func (e *Entry) baseRunLocked(pos, end int64) int64 {
+	if e.base == nil || pos%chunkSize != 0 || pos < e.freedBelow {
+		return 0
+	}
+	run := int64(0)
+	for i := pos / chunkSize; ; i++ {
+		next := (i + 1) * chunkSize
+		if next > end || next > e.baseLimit || e.has(i) {
+			return run
+		}
+		run += chunkSize
+	}
+}
+
 // readChunkLocked returns chunk i's plaintext (chunkSize bytes).
 func (e *Entry) readChunkLocked(ctx context.Context, i int64) ([]byte, error) {
 	buf := make([]byte, chunkSize)
@@ -270,6 +287,15 @@ func (e *Entry) readAtLocked(ctx context.Context, p []byte, off int64) (int, err
 			n += chunkSize
 			continue
 		}
+		if run := e.baseRunLocked(pos, end); run > 0 {
+			// Whole chunks only the base holds (the unchanged bytes of an
+			// edited file): one ranged GET for all of them, not one each.
+			if err := e.m.readBase(ctx, *e.base, pos, p[n:n+int(run)]); err != nil {
+				return n, err
+			}
+			n += int(run)
+			continue
+		}
 		c, err := e.readChunkLocked(ctx, i)
 		if err != nil {
 			return n, err
@@ -376,9 +402,15 @@ func (e *Entry) Flush(ctx context.Context) error {
 }
 
 // Sync is fsync(2): it returns once the file's current state is in the
-// bucket, or with the error that kept it out.
+// bucket, or with the error that kept it out. A network failure the store
+// already retried (a connection reset or a body cut again and again) is
+// given two more tries: the caller cannot retry a close.
 func (e *Entry) Sync(ctx context.Context) error {
-	return e.m.upload(ctx, e)
+	err := e.m.upload(ctx, e)
+	for try := 0; try < 2 && errors.Is(err, store.ErrUnavailable) && ctx.Err() == nil; try++ {
+		err = e.m.upload(ctx, e)
+	}
+	return err
 }
 
 // Release is the last close of one open handle.

@@ -445,13 +445,17 @@ func TestFailedBaseReadFailsTheUploadNotZeros(t *testing.T) {
 	mgr := open(t, t.TempDir(), m, 0)
 	defer mgr.Close()
 	e, _ := mgr.OpenFile("obj", &Base{Key: "obj", ETag: a.ETag, Size: a.Size}, Attrs{Mtime: mtime}, true)
-	if _, err := e.WriteAt(ctx, []byte("X"), 0); err != nil {
+	// In the middle chunk: the upload reads the chunks before and after it
+	// from the object, in two reads.
+	if _, err := e.WriteAt(ctx, []byte("X"), chunkSize); err != nil {
 		t.Fatal(err)
 	}
 	reads := 0
 	m.Fail = func(op, key string) error {
 		if op == "read" {
-			if reads++; reads == 2 {
+			// The upload's first read succeeds; every read after it,
+			// its retries' included, fails.
+			if reads++; reads >= 2 {
 				return store.ErrUnavailable
 			}
 		}
@@ -465,4 +469,37 @@ func TestFailedBaseReadFailsTheUploadNotZeros(t *testing.T) {
 	if err == nil {
 		t.Fatal("sync succeeded although a base read failed")
 	}
+}
+
+// The unchanged bytes of an edited file come from its object in one ranged
+// read per run of chunks, not one per 64 KiB chunk.
+func TestUnchangedBytesOfAnEditedFileAreReadInRuns(t *testing.T) {
+	m := memstore.New(ours)
+	old := bytes.Repeat([]byte("b"), 40*chunkSize)
+	m.Seed("obj", old, nil, ours)
+	a, _ := m.Head(ctx, "obj")
+	mgr := open(t, t.TempDir(), m, 0)
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("obj", &Base{Key: "obj", ETag: a.ETag, Size: a.Size}, Attrs{Mtime: mtime}, true)
+	if _, err := e.WriteAt(ctx, bytes.Repeat([]byte("X"), chunkSize), 20*chunkSize); err != nil {
+		t.Fatal(err)
+	}
+	m.ResetCalls()
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for _, c := range m.Calls() {
+		if c.Op == "read" {
+			reads++
+		}
+	}
+	if reads != 2 {
+		t.Errorf("%d reads of the old object, want 2 (the chunks before and after the edit)", reads)
+	}
+	want := append(append(old[:20*chunkSize:20*chunkSize], bytes.Repeat([]byte("X"), chunkSize)...), old[21*chunkSize:]...)
+	if got, _, _, _ := m.Object("obj"); !bytes.Equal(got, want) {
+		t.Error("the edited file is not the old bytes with the edit")
+	}
+	e.Release(true)
 }
