@@ -235,7 +235,7 @@ func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key str
 		// a newer file now holds (claim.go); the caller holds that key.
 		return giveUp(errors.New("its first name now holds a newer file"))
 	}
-	if err := m.st.CompleteMultipart(ctx, s.key, s.id, parts); err != nil {
+	if err := store.Complete(ctx, m.st, s.key, s.id, parts); err != nil {
 		return giveUp(err)
 	}
 	m.untrackUpload(s.note)

@@ -3,9 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,11 +97,42 @@ func Upload(ctx context.Context, st Store, key string, src Source, size int64, m
 		_ = st.AbortMultipart(context.WithoutCancel(ctx), key, id)
 		return Attrs{}, err
 	}
-	if err := st.CompleteMultipart(ctx, key, id, parts); err != nil {
+	if err := Complete(ctx, st, key, id, parts); err != nil {
 		_ = st.AbortMultipart(context.WithoutCancel(ctx), key, id)
 		return Attrs{}, err
 	}
 	return Verify(ctx, st, key, size)
+}
+
+// Complete completes a multipart upload. A lost answer is not a failure:
+// the server completed the upload, the answer never came, and the retry
+// heard 404 NoSuchUpload. Failing then would leave the new object in place
+// of the file's base, and every later upload of the file reading its base
+// would meet 412. The object's ETag tells: for a multipart upload it is
+// the MD5 of its parts' ETags and their count (MinIO and RGW, SSE-C too).
+func Complete(ctx context.Context, st Store, key, id string, parts []Part) error {
+	err := st.CompleteMultipart(ctx, key, id, parts)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if a, herr := st.Head(ctx, key); herr == nil && a.ETag == MultipartETag(parts) {
+		return nil
+	}
+	return err
+}
+
+// MultipartETag is the ETag S3 gives the object of a completed multipart
+// upload of parts.
+func MultipartETag(parts []Part) string {
+	h := md5.New()
+	for _, p := range parts {
+		b, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil {
+			return "" // not an MD5: matches no ETag
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(parts))
 }
 
 // Verify proves that key is stored with our key and has size bytes, and
@@ -206,7 +241,7 @@ func (c *Copier) partCopy(ctx context.Context, src, dst string, size int64, srcP
 		_ = c.st.AbortMultipart(context.WithoutCancel(ctx), dst, id)
 		return err
 	}
-	if err := c.st.CompleteMultipart(ctx, dst, id, parts); err != nil {
+	if err := Complete(ctx, c.st, dst, id, parts); err != nil {
 		_ = c.st.AbortMultipart(context.WithoutCancel(ctx), dst, id)
 		return err
 	}

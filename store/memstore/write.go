@@ -2,6 +2,8 @@ package memstore
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"sort"
@@ -81,7 +83,8 @@ func (s *Store) UploadPart(ctx context.Context, key, uploadID string, n int, bod
 		return store.Part{}, fmt.Errorf("no upload %s: %w", uploadID, store.ErrNotFound)
 	}
 	u.parts[n] = data
-	return store.Part{Number: n, ETag: fmt.Sprintf("p%d-%d", n, len(data))}, nil
+	sum := md5.Sum(data) // as S3: a part's ETag is its MD5
+	return store.Part{Number: n, ETag: hex.EncodeToString(sum[:])}, nil
 }
 
 func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, parts []store.Part) error {
@@ -101,6 +104,7 @@ func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, par
 	}
 	delete(s.uploads, uploadID)
 	s.putLocked(key, data, u.meta, s.keyMD5)
+	s.objects[key].etag = store.MultipartETag(parts)
 	return nil
 }
 
