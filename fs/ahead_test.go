@@ -83,3 +83,46 @@ func TestAChangeDuringAListingIsNotLost(t *testing.T) {
 		t.Error("a file deleted during the listing is back")
 	}
 }
+
+// A folder's listing made ahead is not used once this mount changed the
+// bucket after it was sent: it may miss the change (here a file stored in
+// that folder while its node was not loaded, as the stage's uploads do).
+func TestAListingMadeAheadIsNotUsedAfterAChange(t *testing.T) {
+	m := memstore.New("ours")
+	m.Seed("t/d2/old", []byte("x"), nil, "ours")
+	f := New(Options{Store: m, MetaTTL: time.Minute})
+	ctx := context.Background()
+	listed := func() (n int) {
+		for _, c := range m.Calls() {
+			if c.Op == "list" && c.Key == "t/d2/" {
+				n++
+			}
+		}
+		return n
+	}
+
+	f.listAhead(ctx, []string{"t/d2/"})
+	f.lists.mu.Lock()
+	a := f.lists.m["t/d2/"]
+	f.lists.mu.Unlock()
+	<-a.done
+	if _, err := f.Store().Put(ctx, "t/d2/new", nil, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.newDir("t/d2/").listing(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.entries["new"]; !ok || listed() != 2 {
+		t.Fatalf("entries %v after %d listings: the one made ahead was used", l.entries, listed())
+	}
+
+	// Without a change since, the listing made ahead is the folder's.
+	f.listAhead(ctx, []string{"t/d3/"})
+	if _, err := f.newDir("t/d3/").listing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(slices.DeleteFunc(m.Calls(), func(c memstore.Call) bool { return c.Op != "list" || c.Key != "t/d3/" })); n != 1 {
+		t.Fatalf("t/d3/ listed %d times, want once", n)
+	}
+}

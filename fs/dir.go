@@ -56,8 +56,9 @@ type listing struct {
 	// metaAhead and dirsAhead are the indexes up to which the HEADs of
 	// files and of folder markers have been started.
 	metaAhead, dirsAhead int
-	// filesAhead is the index up to which small files' data was fetched.
-	filesAhead int
+	// filesAhead is the index up to which small files' data was fetched;
+	// listsAhead, folders' listings started.
+	filesAhead, listsAhead int
 }
 
 // sortNames sorts the listing's names if a change dropped them: a program
@@ -74,7 +75,7 @@ func (l *listing) sortNames() {
 		l.names = append(l.names, n)
 	}
 	sort.Strings(l.names)
-	l.metaAhead, l.dirsAhead, l.filesAhead = 0, 0, 0
+	l.metaAhead, l.dirsAhead, l.filesAhead, l.listsAhead = 0, 0, 0, 0
 }
 
 type child struct {
@@ -211,11 +212,15 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 	d.mu.Lock()
 	d.listingNow, d.replay = true, nil
 	d.mu.Unlock()
-	l := &listing{at: time.Now(), entries: map[string]child{}}
-	err := d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
-		d.fsys.addEntry(l, prefix, e, l.at)
-		return nil
-	})
+	var err error
+	l := d.fsys.takeAhead(ctx, prefix)
+	if l == nil || time.Since(l.at) >= d.fsys.opts.MetaTTL {
+		l = &listing{at: time.Now(), entries: map[string]child{}}
+		err = d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
+			d.fsys.addEntry(l, prefix, e, l.at)
+			return nil
+		})
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	replay := d.replay
@@ -439,6 +444,7 @@ func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) (*f
 		ch = d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	}
 	d.metaAhead(ctx, name, true)
+	d.listAheadAfter(ctx, name)
 	if errno := sub.fill(ctx, &out.Attr); errno != 0 {
 		return nil, errno
 	}

@@ -12,9 +12,11 @@ package fs
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +63,11 @@ type FS struct {
 	copier  *store.Copier
 	// filesSem bounds the small files fetched ahead (Dir.filesAhead).
 	filesSem chan struct{}
+	lists    *listsAhead
+	// changes counts the changes this mount made to the bucket, the
+	// stage's uploads and deletes included (Store); listings made ahead
+	// are used only if none came after them.
+	changes atomic.Uint64
 
 	warnMu sync.Mutex
 	warned map[string]bool // keys already warned about; guarded by warnMu
@@ -81,16 +88,48 @@ func New(o Options) *FS {
 		o.MaxRenameObjects = 1000
 	}
 	f := &FS{
-		opts:     o,
 		log:      o.Log,
-		meta:     newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000),
 		started:  time.Now(),
 		warned:   map[string]bool{},
-		copier:   store.NewCopier(o.Store, o.Log),
 		filesSem: make(chan struct{}, 16),
+		lists:    newListsAhead(),
 	}
+	o.Store = changeCounter{Store: o.Store, n: &f.changes}
+	f.opts = o
+	f.meta = newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000)
+	f.copier = store.NewCopier(o.Store, o.Log)
 	f.root = f.newDir(o.Prefix)
 	return f
+}
+
+// Store is the store the mount changes the bucket through, counting the
+// changes: the stage must be given this one.
+func (f *FS) Store() store.Store { return f.opts.Store }
+
+// changeCounter counts the calls that change the bucket, once they are done.
+type changeCounter struct {
+	store.Store
+	n *atomic.Uint64
+}
+
+func (c changeCounter) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (string, error) {
+	defer c.n.Add(1)
+	return c.Store.Put(ctx, key, body, size, meta)
+}
+
+func (c changeCounter) CompleteMultipart(ctx context.Context, key, uploadID string, parts []store.Part) error {
+	defer c.n.Add(1)
+	return c.Store.CompleteMultipart(ctx, key, uploadID, parts)
+}
+
+func (c changeCounter) Copy(ctx context.Context, src, dst string, srcPlain bool, meta map[string]string) error {
+	defer c.n.Add(1)
+	return c.Store.Copy(ctx, src, dst, srcPlain, meta)
+}
+
+func (c changeCounter) Delete(ctx context.Context, key string) error {
+	defer c.n.Add(1)
+	return c.Store.Delete(ctx, key)
 }
 
 // fetcher reads blocks of one version of an object for the cache.

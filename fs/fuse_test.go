@@ -359,3 +359,50 @@ func TestListingWithMetadataSavesTheHeadsButOpenStillProvesTheKey(t *testing.T) 
 		t.Fatalf("theirs: %v, want EACCES (the listing cannot tell whose key)", err)
 	}
 }
+
+// find walks a tree folder after folder: the folders after the one looked
+// up are listed ahead, and each folder is still listed only once.
+func TestFolderListingsAheadListEachFolderOnce(t *testing.T) {
+	m := memstore.New(ourMD5)
+	for i := range 30 {
+		for j := range 3 {
+			m.Seed(fmt.Sprintf("t/d%02d/f%d", i, j), []byte("x"), nil, ourMD5)
+		}
+	}
+	dir := testMount(t, m, "", time.Minute)
+	if _, err := os.Stat(filepath.Join(dir, "t", "d00")); err != nil {
+		t.Fatal(err)
+	}
+	listed := func() map[string]int {
+		n := map[string]int{}
+		for _, c := range m.Calls() {
+			if c.Op == "list" {
+				n[c.Key]++
+			}
+		}
+		return n
+	}
+	// The listings ahead run in the background; wait for the first few.
+	deadline := time.Now().Add(10 * time.Second)
+	for listed()["t/d08/"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no listing ahead of t/d08/ after a lookup of t/d00: %v", listed())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	files := 0
+	err := filepath.WalkDir(filepath.Join(dir, "t"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return err
+	})
+	if err != nil || files != 90 {
+		t.Fatalf("walk: %d files, %v", files, err)
+	}
+	for i := range 30 {
+		if p := fmt.Sprintf("t/d%02d/", i); listed()[p] != 1 {
+			t.Errorf("%s listed %d times", p, listed()[p])
+		}
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,7 +37,7 @@ func rwMountTTL(t *testing.T, m *memstore.Store, window, ttl time.Duration) (str
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f := New(Options{Store: m, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log})
 	mgr, err := stage.Open(stage.Config{
-		Dir: t.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"), Scope: "t", Store: m,
+		Dir: t.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"), Scope: "t", Store: f.Store(),
 		Window: window, Parallel: 4, Attempts: 2, Log: log, Uploaded: f.Uploaded, Removed: f.Removed,
 	})
 	if err != nil {
@@ -367,5 +369,37 @@ func TestUnlinkOfANameAWaitingFileLeftKeepsItsBytes(t *testing.T) {
 	}
 	if keys := m.Keys(); len(keys) != 1 {
 		t.Fatalf("bucket holds %v, want only b", keys)
+	}
+}
+
+// A folder renamed away, then made again, must not show the listing made
+// ahead of the old one.
+func TestAFolderMadeAgainDoesNotShowItsOldListing(t *testing.T) {
+	m := memstore.New(ourMD5)
+	for i := range 4 {
+		m.Seed(fmt.Sprintf("t/d%d/f", i), []byte("x"), nil, ourMD5)
+	}
+	dir, _ := rwMountTTL(t, m, time.Hour, time.Minute)
+	if _, err := os.Stat(filepath.Join(dir, "t", "d0")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.ContainsFunc(m.Calls(), func(c memstore.Call) bool { return c.Op == "list" && c.Key == "t/d2/" }) {
+		if time.Now().After(deadline) {
+			t.Fatal("t/d2/ was not listed ahead")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := os.Rename(filepath.Join(dir, "t", "d2"), filepath.Join(dir, "t", "e2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "t", "d2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, filepath.Join(dir, "t", "d2")); len(got) != 0 {
+		t.Fatalf("the new t/d2 shows %v", got)
+	}
+	if got := names(t, filepath.Join(dir, "t", "e2")); len(got) != 1 || got[0] != "f" {
+		t.Fatalf("the renamed folder shows %v", got)
 	}
 }

@@ -220,6 +220,11 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 			t.Errorf("the race detector found a data race in the daemon:\n%s", log[i:min(len(log), i+6000)])
 		}
 		if t.Failed() {
+			// SSECFS_KEEP_LOGS=DIR keeps the whole log (below, only its
+			// end is shown): a soak's failure needs its history.
+			if d := os.Getenv("SSECFS_KEEP_LOGS"); d != "" {
+				os.WriteFile(filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_")+fmt.Sprint(time.Now().UnixNano())+".log"), []byte(readLog(m.log)), 0o600)
+			}
 			log := readLog(m.log)
 			if len(log) > 8000 {
 				log = "...\n" + log[len(log)-8000:]

@@ -353,7 +353,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 		journal = journalFor(c, st.Endpoint())
 		mgr, err = stage.Open(stage.Config{
 			Dir: journal, SSEKey: key.Bytes(), Scope: st.Endpoint() + "\n" + c.bucket + "\n" + c.prefix,
-			Store: st, Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel,
+			Store: fsys.Store(), Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel,
 			Attempts: 5, Uploaded: fsys.Uploaded, Removed: fsys.Removed,
 		})
 		if err != nil {

@@ -1,0 +1,148 @@
+package fs
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ssecfs/ssecfs/store"
+)
+
+// Folder listings ahead: `find`, `du`, `cp -r` and backup tools walk a
+// tree folder after folder, each listing a round trip (or more) that the
+// walker waits for. When a folder is looked up, the listings of the
+// folders after it in its parent are started, a few at a time; a Dir
+// without a listing of its own takes the one made ahead for its prefix.
+// A folder of a full page (listAheadMax) or more is not listed ahead: the
+// walker may never come, and big listings cost memory.
+const (
+	listAheadCount    = 16   // folders after the looked-up one
+	listAheadParallel = 8    // listings in flight at once
+	listAheadMax      = 1000 // entries; a bigger folder is listed when asked
+	listAheadKept     = 256  // listings held, unclaimed, at most
+)
+
+type aheadListing struct {
+	at   time.Time
+	done chan struct{}
+	l    *listing // nil if the folder was too big or the listing failed
+	seq  uint64   // FS.changes when the listing was sent
+}
+
+type listsAhead struct {
+	mu  sync.Mutex
+	m   map[string]*aheadListing // prefix → listing; guarded by mu
+	sem chan struct{}
+}
+
+func newListsAhead() *listsAhead {
+	return &listsAhead{m: map[string]*aheadListing{}, sem: make(chan struct{}, listAheadParallel)}
+}
+
+// listAhead lists prefixes in the background, skipping those listed or
+// being listed already, and all of them while listAheadKept fresh ones
+// wait to be claimed.
+func (f *FS) listAhead(ctx context.Context, prefixes []string) {
+	la := f.lists
+	if la == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, p := range prefixes {
+		la.mu.Lock()
+		if len(la.m) >= listAheadKept {
+			for k, a := range la.m { // unclaimed past their TTL
+				if time.Since(a.at) > f.opts.MetaTTL {
+					delete(la.m, k)
+				}
+			}
+		}
+		_, held := la.m[p]
+		if held || len(la.m) >= listAheadKept {
+			la.mu.Unlock()
+			continue
+		}
+		a := &aheadListing{at: time.Now(), done: make(chan struct{})}
+		la.m[p] = a
+		la.mu.Unlock()
+		go func() {
+			la.sem <- struct{}{}
+			defer func() { <-la.sem }()
+			defer close(a.done)
+			a.seq = f.changes.Load()
+			l := &listing{at: time.Now(), entries: map[string]child{}}
+			n := 0
+			// One page: a full one may have more behind it, and the
+			// folder is listed whole when (if) it is asked for.
+			err := f.opts.Store.List(ctx, p, store.ListOptions{Limit: listAheadMax}, func(e store.Entry) error {
+				n++
+				f.addEntry(l, p, e, l.at)
+				return nil
+			})
+			if err == nil && n < listAheadMax {
+				a.l = l
+			}
+		}()
+	}
+}
+
+// takeAhead returns the listing made ahead for prefix, waiting for it if
+// it is on its way, or nil; either way it is dropped from the map. A
+// listing sent before any change this mount made to the bucket since is
+// not used: it may predate the change, and which folders a change touches
+// (a folder renamed, a file's old name deleted after its upload) is not
+// worth tracking for a speed-up that walks of an unchanging tree (find,
+// cp -r out, rsync's no-op) are what need.
+func (f *FS) takeAhead(ctx context.Context, prefix string) *listing {
+	la := f.lists
+	if la == nil {
+		return nil
+	}
+	la.mu.Lock()
+	a, ok := la.m[prefix]
+	delete(la.m, prefix)
+	la.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+		return nil
+	}
+	if a.seq != f.changes.Load() {
+		return nil
+	}
+	return a.l
+}
+
+// listAheadAfter starts the listings of the folders listed in d from name
+// on (name's own first), up to listAheadCount ahead of name, each once.
+func (d *Dir) listAheadAfter(ctx context.Context, name string) {
+	if d.fsys.opts.MetaTTL <= 0 {
+		return // a listing would be stale before it is used
+	}
+	d.mu.Lock()
+	l := d.freshListingLocked()
+	if l == nil {
+		d.mu.Unlock()
+		return
+	}
+	l.sortNames()
+	i := sort.SearchStrings(l.names, name)
+	if i < l.listsAhead-listAheadCount/2 {
+		d.mu.Unlock()
+		return
+	}
+	end := min(i+listAheadCount, len(l.names))
+	var prefixes []string
+	for _, n := range l.names[min(max(i, l.listsAhead), end):end] {
+		if l.entries[n].isDir {
+			prefixes = append(prefixes, d.prefix+n+"/")
+		}
+	}
+	l.listsAhead = max(end, l.listsAhead)
+	d.mu.Unlock()
+	d.fsys.listAhead(ctx, prefixes)
+}
