@@ -200,6 +200,11 @@ func (d *Dir) freshListing() *listing {
 
 // listing returns a fresh listing, listing the prefix if needed.
 func (d *Dir) listing(ctx context.Context) (*listing, error) {
+	// Not cut by the caller's interrupt: the listing is shared with every
+	// lookup waiting for it, and a Go program's thread gets a signal (and
+	// its FUSE request an interrupt) at any time; rmdir and unlink then
+	// failed with EINTR in the soak. The store's deadlines bound it.
+	ctx = detach(ctx)
 	if l := d.freshListing(); l != nil {
 		return l, nil
 	}
