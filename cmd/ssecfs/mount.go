@@ -327,7 +327,8 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	debug.SetMemoryLimit(c.cacheSize + c.readAhead + 32<<20)
 	disk, err := openDiskCache(c)
 	if err != nil {
-		return fail(err)
+		// Only random reads of big files are slower without it: mount.
+		log.Warn("no disk cache", "err", err)
 	}
 	if disk != nil {
 		defer disk.Close()
