@@ -49,6 +49,21 @@ func (s *source) count(off int64) int {
 	return s.fetches[off]
 }
 
+// readsMatch reads 4 bytes at each offset through r and checks them
+// against the object.
+func readsMatch(t *testing.T, r *Reader, src *source, offs ...int64) {
+	t.Helper()
+	p := make([]byte, 4)
+	for _, off := range offs {
+		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(p, src.data[off:off+4]) {
+			t.Fatalf("read at %d: wrong bytes", off)
+		}
+	}
+}
+
 func pattern(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -192,18 +207,10 @@ func TestRandomReadsFetchOnlyAPiece(t *testing.T) {
 	}
 	src := &source{data: pattern(2048)}
 	r := c.NewReader("k", "e", 2048, 512, src.fetch)
-	p := make([]byte, 4)
 	// 1000 is in the piece at 992 and the block at 768; 1100 near it
 	// (a random read may land there) in the piece at 1088; 1990 in the
 	// object's last piece (1984, 64 bytes long: a short one).
-	for _, off := range []int64{1000, 1100, 1990, 300} {
-		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(p, src.data[off:off+4]) {
-			t.Fatalf("read at %d: wrong bytes", off)
-		}
-	}
+	readsMatch(t, r, src, []int64{1000, 1100, 1990, 300}...)
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	for off := range src.fetches {
@@ -245,17 +252,9 @@ func TestABlockARandomReaderComesBackToIsFetchedWhole(t *testing.T) {
 	}
 	src := &source{data: pattern(2048)}
 	r := c.NewReader("k", "e", 2048, 512, src.fetch)
-	p := make([]byte, 4)
 	// 1000 and 800 are in the block at 768, in different pieces; 300
 	// between them keeps the reader from looking sequential.
-	for _, off := range []int64{1000, 300, 800} {
-		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(p, src.data[off:off+4]) {
-			t.Fatalf("read at %d: wrong bytes", off)
-		}
-	}
+	readsMatch(t, r, src, []int64{1000, 300, 800}...)
 	if src.count(992) != 1 || src.count(768) != 1 || src.count(800) != 0 {
 		t.Fatalf("fetches %v, want the piece at 992, then the whole block at 768 (which holds 800)", src.fetches)
 	}

@@ -167,14 +167,7 @@ func TestARandomReaderOfABigObjectSweepsItToDisk(t *testing.T) {
 	src.mu.Lock()
 	before := len(src.fetches)
 	src.mu.Unlock()
-	for _, off := range []int64{3333, 17, 2222, 1111, 4000} {
-		if _, err := r.ReadAt(context.Background(), p, off); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(p, src.data[off:off+4]) {
-			t.Fatalf("read at %d: wrong bytes", off)
-		}
-	}
+	readsMatch(t, r, src, 3333, 17, 2222, 1111, 4000)
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	if len(src.fetches) != before {
@@ -198,5 +191,26 @@ func TestAnObjectTooBigForTheDiskIsNotSwept(t *testing.T) {
 	c.swept.Wait()
 	if n := len(diskFiles(t, disk)); n != 0 {
 		t.Fatalf("%d blocks on disk, want none: the object is more than half the disk", n)
+	}
+}
+
+// A sweep takes the blocks the memory tier holds from there: each block
+// of the object is fetched once.
+func TestASweepFetchesNoBlockTwice(t *testing.T) {
+	disk := openTestDisk(t, t.TempDir(), 1<<20, 32)
+	c, err := New(Options{Size: 1024, BlockSize: 256, PieceSize: 32, Parallel: 4, Disk: disk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &source{data: pattern(4096)}
+	r := c.NewReader("k", "e", 4096, 256, src.fetch)
+	readsMatch(t, r, src, 0) // sequential from 0: blocks 0 and 1 whole, in memory
+	// Then random: 8 pieces missed in the other blocks start the sweep.
+	readsMatch(t, r, src, 3000, 100, 2000, 700, 3900, 1500, 400, 2600, 1200, 3300)
+	c.swept.Wait()
+	for i := range int64(16) {
+		if n := src.count(i * 256); n != 1 {
+			t.Errorf("block %d fetched %d times", i, n)
+		}
 	}
 }

@@ -58,6 +58,10 @@ func (c *Cache) sweep(key, etag string, size int64, fetch Fetch) {
 			if c.disk.has(id) {
 				continue
 			}
+			if b, ok := c.blocks.Peek(id); ok { // read already: no second GET
+				c.disk.write(id, b)
+				continue
+			}
 			c.sweeps <- struct{}{}
 			wg.Add(1)
 			go func() {
