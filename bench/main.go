@@ -35,6 +35,7 @@ type config struct {
 	out       string
 	keep      bool
 	latency   time.Duration // added one way, each direction, by a proxy
+	options   []string      // extra options of "ssecfs mount", for tuning runs
 }
 
 func parseFlags() (*config, error) {
@@ -48,8 +49,10 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "limit of one run of one tool; beyond it the run is reported TIMEOUT")
 	flag.StringVar(&c.out, "out", "bench/results", "directory for latest.md and latest.json (relative to the tree's root)")
 	flag.DurationVar(&c.latency, "latency", 0, "one-way delay added in each direction by a pipelined loopback proxy in front of each server (e.g. 20ms); results go to latest-<latency>.md")
+	options := flag.String("ssecfs-options", "", "extra options of \"ssecfs mount\", space-separated (e.g. \"--read-ahead 128M --cache-size 320M\"); shown in the results' setup")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, key files) even when every run passed")
 	flag.Parse()
+	c.options = strings.Fields(*options)
 	if flag.NArg() != 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
@@ -143,7 +146,7 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	makers, err := pickTools(c.tools, bin)
+	makers, err := pickTools(c.tools, bin, c.options)
 	if err != nil {
 		return err
 	}
@@ -216,8 +219,8 @@ var (
 
 // pickTools returns constructors of the chosen tools, ssecfs first: it is
 // the column the others are compared with.
-func pickTools(names []string, bin string) ([]func() Tool, error) {
-	all := map[string]func() Tool{"ssecfs": newSSECFS(bin), "aws": newAWS, "rclone": newRclone,
+func pickTools(names []string, bin string, options []string) ([]func() Tool, error) {
+	all := map[string]func() Tool{"ssecfs": newSSECFS(bin, options), "aws": newAWS, "rclone": newRclone,
 		"rclone-writes": newRcloneWrites, "s3fs": newS3fs}
 	var out []func() Tool
 	for _, n := range toolNames {

@@ -180,6 +180,7 @@ func writePrivate(path, content string) error {
 
 type ssecfsTool struct {
 	bin     string
+	options []string // extra mount options (-ssecfs-options)
 	t       *Target
 	key     string
 	journal string
@@ -189,8 +190,8 @@ type ssecfsTool struct {
 	mountFS
 }
 
-func newSSECFS(bin string) func() Tool {
-	return func() Tool { return &ssecfsTool{bin: bin} }
+func newSSECFS(bin string, options []string) func() Tool {
+	return func() Tool { return &ssecfsTool{bin: bin, options: options} }
 }
 
 func (s *ssecfsTool) Name() string { return "ssecfs" }
@@ -218,8 +219,9 @@ func (s *ssecfsTool) Mount(ctx context.Context) error {
 	}
 	// A log per mount, so that the "mounted" line found is this daemon's.
 	logPath := filepath.Join(s.t.Dir, fmt.Sprintf("ssecfs-%d.log", s.runs))
-	cmd := exec.CommandContext(ctx, s.bin, "mount", "--endpoint", s.t.Server.Endpoint,
-		"--key-file", s.key, "--journal-dir", s.journal, "--log-file", logPath, s.t.Bucket, s.mp)
+	args := append([]string{"mount", "--endpoint", s.t.Server.Endpoint,
+		"--key-file", s.key, "--journal-dir", s.journal, "--log-file", logPath}, s.options...)
+	cmd := exec.CommandContext(ctx, s.bin, append(args, s.t.Bucket, s.mp)...)
 	cmd.Env = s.t.Server.awsEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("ssecfs mount: %v: %s", err, strings.TrimSpace(string(out)))

@@ -172,6 +172,7 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if err := d.fsys.opts.Store.Delete(ctx, prefix); err != nil {
 		return toErrno(err)
 	}
+	d.fsys.meta.forget(prefix) // its marker's attributes
 	d.patch(name, nil)
 	return 0
 }
@@ -315,6 +316,7 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 			if strings.HasSuffix(o.Key, "/") { // a folder marker
 				_, err := d.fsys.opts.Store.Put(gctx, to, bytes.NewReader(nil), 0, dirMeta(gctx, syscall.S_IFDIR|0o755))
 				copied[i] = err == nil
+				d.fsys.meta.forget(to)
 				return err
 			}
 			a, err := d.fsys.meta.proven(gctx, o.Key)
@@ -323,6 +325,7 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 			}
 			_, err = d.fsys.copier.Copy(gctx, o.Key, to, a.Size, a.Encryption == store.EncPlain, nil)
 			copied[i] = err == nil
+			d.fsys.meta.forget(to) // a "not found" asked before the copy
 			return err
 		})
 	}
@@ -345,6 +348,7 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 		a, err := d.fsys.meta.proven(ctx, k)
 		if err == nil {
 			_, err = d.fsys.copier.Copy(ctx, k, to, a.Size, a.Encryption == store.EncPlain, nil)
+			d.fsys.meta.forget(to)
 		}
 		if err != nil {
 			d.fsys.log.Error("folder rename: a file uploaded meanwhile stays under the old name", "key", k, "err", err)
@@ -356,8 +360,12 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 	g.SetLimit(8)
 	for _, o := range objects {
 		g.Go(func() error {
+			err := d.fsys.opts.Store.Delete(gctx, o.Key)
+			// After the delete, not before: a listing sent between the
+			// two would be filed as newer than this mount's change, and
+			// show the old object under the old name until the TTL.
 			d.fsys.meta.forget(o.Key)
-			return d.fsys.opts.Store.Delete(gctx, o.Key)
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssecfs/ssecfs/cache"
 	"github.com/ssecfs/ssecfs/stage"
+	"github.com/ssecfs/ssecfs/store"
 	"github.com/ssecfs/ssecfs/store/memstore"
 )
 
@@ -29,13 +30,21 @@ func rwMount(t *testing.T, m *memstore.Store, window time.Duration) (string, *st
 
 func rwMountTTL(t *testing.T, m *memstore.Store, window, ttl time.Duration) (string, *stage.Manager) {
 	t.Helper()
+	dir, mgr, _ := rwMountStore(t, m, window, ttl)
+	return dir, mgr
+}
+
+// rwMountStore mounts st (a memstore, or a wrapper of one that meddles
+// with its calls) and also returns the filesystem.
+func rwMountStore(t *testing.T, st store.Store, window, ttl time.Duration) (string, *stage.Manager, *FS) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("in-process FUSE tests mount directly and need root")
 	}
 	c, _ := cache.New(cache.Options{Size: 64 << 10, BlockSize: 4 << 10, Parallel: 4})
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f := New(Options{Store: m, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log})
+	f := New(Options{Store: st, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log})
 	mgr, err := stage.Open(stage.Config{
 		Dir: t.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"), Scope: "t", Store: f.Store(),
 		Window: window, Parallel: 4, Attempts: 2, Log: log, Uploaded: f.Uploaded, Removed: f.Removed,
@@ -59,7 +68,7 @@ func rwMountTTL(t *testing.T, m *memstore.Store, window, ttl time.Duration) (str
 			t.Logf("filesystem log:\n%s", logs.String())
 		}
 	})
-	return dir, mgr
+	return dir, mgr, f
 }
 
 func opCounts(m *memstore.Store) map[string]int {
@@ -240,6 +249,48 @@ func TestFolderRenameMovesEverything(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "new/sub/y")); err != nil || string(b) != "y" {
 		t.Fatalf("new/sub/y: %q %v", b, err)
+	}
+}
+
+// deleteHook runs a function before each delete it passes on.
+type deleteHook struct {
+	*memstore.Store
+	before func(key string)
+}
+
+func (d deleteHook) Delete(ctx context.Context, key string) error {
+	d.before(key)
+	return d.Store.Delete(ctx, key)
+}
+
+// A listing the server answers just before a folder rename's delete of an
+// old object (another program's ls, a listing made ahead) must not bring
+// the object back under its old name: the mark of this mount's change is
+// dated after the delete.
+func TestAListingAnsweredBeforeAFolderRenamesDeleteIsNotFiledAfterIt(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.SetListMeta(true)
+	m.Seed("old/x", []byte("x"), nil, ourMD5)
+	var f *FS
+	hook := deleteHook{Store: m, before: func(key string) {
+		if key != "old/x" {
+			return
+		}
+		sent := time.Now()
+		_ = m.List(context.Background(), "old/", store.ListOptions{}, func(e store.Entry) error {
+			if e.Attrs != nil {
+				f.meta.putListed(e.Key, *e.Attrs, sent)
+			}
+			return nil
+		})
+	}}
+	dir, _, fsys := rwMountStore(t, hook, time.Hour, time.Hour)
+	f = fsys
+	if err := os.Rename(filepath.Join(dir, "old"), filepath.Join(dir, "new")); err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := f.meta.peek("old/x"); ok {
+		t.Errorf("old/x still known after the rename: %+v", a)
 	}
 }
 
