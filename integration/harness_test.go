@@ -223,6 +223,7 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 			// SSECFS_KEEP_LOGS=DIR keeps the whole log (below, only its
 			// end is shown): a soak's failure needs its history.
 			if d := os.Getenv("SSECFS_KEEP_LOGS"); d != "" {
+				_ = os.MkdirAll(d, 0o700)
 				os.WriteFile(filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_")+fmt.Sprint(time.Now().UnixNano())+".log"), []byte(readLog(m.log)), 0o600)
 			}
 			log := readLog(m.log)

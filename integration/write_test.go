@@ -20,6 +20,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/ssecfs/ssecfs/integration/faultproxy"
 )
 
 // rawClient talks to s without any key, to check what the bucket holds.
@@ -272,4 +274,41 @@ func TestUmountWaitsForEveryPendingFile(t *testing.T) {
 	if keys := s.keys(t, b); len(keys) != 70 {
 		t.Fatalf("%d of 70 files in the bucket after the daemon exited", len(keys))
 	}
+}
+
+// An edit of an uploaded file needs the bytes around it from the object
+// (its base), and its upload replaces that object. A read whose body is
+// cut as often as requests are retried is still read; a PUT whose answers
+// are all lost, though the server stored it, is found by the ID it
+// carries: failing it would leave every retry reading a base that is gone
+// (412), and the edit would never reach the bucket.
+func TestAnEditSurvivesCutReadsAndLostUploadAnswers(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *server) {
+		b := s.bucket(t)
+		data := random(t, 100<<10)
+		s.putObject(t, b, "doc", data)
+		fp := s.faulty(t, 1)
+		m := s.mount(t, b, "--endpoint", fp.URL, "--write-back", "0s")
+		fp.SetRules(
+			faultproxy.Rule{Kinds: []faultproxy.Kind{faultproxy.Get}, Action: faultproxy.Truncate, Rate: 1, Max: 4},
+			faultproxy.Rule{Kinds: []faultproxy.Kind{faultproxy.Put}, Action: faultproxy.LoseAnswer, Rate: 1, Max: 5},
+		)
+		f, err := os.OpenFile(filepath.Join(m.dir, "doc"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte("EDIT"), 50_000); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		copy(data[50_000:], "EDIT")
+		if got := s.object(t, b, "doc"); !bytes.Equal(got, data) {
+			t.Fatal("the object is not the edited file")
+		}
+		if n := fp.Injected(); n["get truncate"] != 4 || n["put lose-answer"] != 5 {
+			t.Fatalf("faults injected: %v, want 4 cut reads and 5 lost PUT answers", n)
+		}
+	})
 }

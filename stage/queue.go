@@ -189,6 +189,16 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	}
 	unlock()
 	if err == nil {
+		// The uploaded object is the new base before an old name goes:
+		// bytes not in the spool now come from it (the old base, if it
+		// had this key, is gone; if it had an old name, it goes next, and
+		// a read meanwhile would ask for a deleted object). A truncation
+		// during the upload still holds: the new base's bytes past the
+		// smallest size since the snapshot are gone.
+		e.mu.Lock()
+		e.base = &Base{Key: key, ETag: stored.ETag, Size: size}
+		e.baseLimit = min(size, e.lowSince)
+		e.mu.Unlock()
 		for _, k := range deleteAfter {
 			if k == key {
 				continue
@@ -214,12 +224,6 @@ func (m *Manager) upload(ctx context.Context, e *Entry) error {
 	e.failed, e.attempts = nil, 0
 	e.cleanGen = gen
 	e.deleteAfter = slicesWithout(e.deleteAfter, deleteAfter)
-	// The uploaded object is the new base: bytes not in the spool now come
-	// from it (the old base, if it had this key, is gone).
-	// A truncation during the upload still holds: the new base's bytes past
-	// the smallest size since the snapshot are gone.
-	e.base = &Base{Key: key, ETag: stored.ETag, Size: size}
-	e.baseLimit = min(size, e.lowSince)
 	if e.key != key { // renamed during the upload: the uploaded name goes
 		e.deleteAfter = append(e.deleteAfter, key)
 	} else {

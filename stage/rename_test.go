@@ -2,6 +2,7 @@ package stage
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -117,4 +118,54 @@ func TestAStreamSparesItsFirstNameWhenANewerFileTookIt(t *testing.T) {
 	}
 	big.Release(true)
 	fresh.Release(true)
+}
+
+// deleteThenRead runs after once each delete is done.
+type deleteThenRead struct {
+	*memstore.Store
+	after func()
+}
+
+func (d deleteThenRead) Delete(c context.Context, key string) error {
+	err := d.Store.Delete(c, key)
+	d.after()
+	return err
+}
+
+// A renamed file's upload deletes its old name, the object its unchanged
+// bytes were read from: from then on they must come from the uploaded
+// object. A read right after the delete (a program reading the open file)
+// asked for the deleted base: 404, and EIO.
+func TestARenamedFileReadsFromItsUploadOnceItsOldNameIsDeleted(t *testing.T) {
+	m := memstore.New(ours)
+	data := bytes.Repeat([]byte("0123456789"), 20_000) // chunks past the first come from the base
+	m.Seed("A", data, nil, ours)
+	a, err := m.Head(ctx, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *Entry
+	var got []byte
+	var readErr error
+	st := deleteThenRead{Store: m, after: func() {
+		buf := make([]byte, len(data))
+		n, err := e.ReadAt(ctx, buf, 0)
+		got, readErr = buf[:n], err
+	}}
+	mgr, err := Open(Config{Dir: t.TempDir(), SSEKey: sseKey, Scope: "test", Store: st, Window: time.Hour, Parallel: 4, Attempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	e = openWriter(t, mgr, "A", &Base{Key: "A", ETag: a.ETag, Size: a.Size}, []byte("x"))
+	mgr.Rename(e, "B")
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := "x" + string(data[1:])
+	if readErr != nil || string(got) != want {
+		t.Fatalf("read after the old name's delete: %d bytes, %v", len(got), readErr)
+	}
+	objectIs(t, m, "B", want)
+	e.Release(true)
 }

@@ -231,16 +231,25 @@ func (s *S3) ReadRange(ctx context.Context, key string, r Range, dst []byte) (in
 	}
 	var err error
 	// minio-go retries failed requests, but not a body cut off half-way;
-	// that is retried here, a bounded number of times.
-	for attempt := 0; attempt < 3; attempt++ {
+	// that is retried here, as often as a request (--retries), with the
+	// same backoff: a write into a file's middle waits on such a read of
+	// the bytes around it, and fails with EIO if it gives up.
+	for attempt := 0; attempt <= s.cfg.MaxRetries; attempt++ {
+		if attempt > 0 && !backoff(ctx, attempt) {
+			return 0, err
+		}
 		var n int
 		n, err = s.readOnce(ctx, key, r, dst)
-		if err == nil || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, errBodyCut) || ctx.Err() != nil {
 			return n, err
 		}
 	}
 	return 0, err
 }
+
+// errBodyCut is a body that ended before its length: the one network
+// error minio-go does not retry.
+var errBodyCut = errors.New("body cut")
 
 func (s *S3) readOnce(ctx context.Context, key string, r Range, dst []byte) (int, error) {
 	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
@@ -278,7 +287,7 @@ func (s *S3) readOnce(ctx context.Context, key string, r Range, dst []byte) (int
 	// a connection cut half-way, retried like any network error.
 	n, err := io.ReadFull(body, dst)
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return n, fmt.Errorf("%s: %w: body cut after %d of %d bytes", what, ErrUnavailable, n, len(dst))
+		return n, fmt.Errorf("%s: %w: %w after %d of %d bytes", what, ErrUnavailable, errBodyCut, n, len(dst))
 	}
 	if err != nil {
 		return n, classify(err, what)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -58,8 +59,12 @@ func Upload(ctx context.Context, st Store, key string, src Source, size int64, m
 		if err := src(ctx, 0, buf); err != nil {
 			return Attrs{}, err
 		}
+		meta, id := withPutID(meta)
 		etag, err := st.Put(ctx, key, bytes.NewReader(buf), size, meta)
 		if err != nil {
+			if a, ok := landed(ctx, st, key, size, id, err); ok {
+				return a, nil
+			}
 			return Attrs{}, err
 		}
 		ReleasePart(buf)
@@ -119,6 +124,38 @@ func Complete(ctx context.Context, st Store, key, id string, parts []Part) error
 		return nil
 	}
 	return err
+}
+
+// PutIDMeta is the metadata entry (x-amz-meta-ssecfs-put) naming one PUT.
+const PutIDMeta = "ssecfs-put"
+
+// withPutID returns meta with a random ID for one PUT added, and the ID.
+func withPutID(meta map[string]string) (map[string]string, string) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	out := make(map[string]string, len(meta)+1)
+	for k, v := range meta {
+		out[k] = v
+	}
+	out[PutIDMeta] = id
+	return out, id
+}
+
+// landed reports whether a PUT that failed on the network (its answer lost,
+// or cut after the server stored it) is in the bucket after all: the
+// object carries the PUT's ID. Failing then would leave the new object in
+// place of the file's base, and every later upload of the file reading
+// its base would meet 412, as for a lost completion answer (Complete).
+func landed(ctx context.Context, st Store, key string, size int64, id string, err error) (Attrs, bool) {
+	if !errors.Is(err, ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+		return Attrs{}, false // the server's own answer: nothing stored
+	}
+	a, herr := st.Head(context.WithoutCancel(ctx), key)
+	if herr != nil || a.Meta[PutIDMeta] != id || a.Encryption != EncOurs || a.Size != size {
+		return Attrs{}, false
+	}
+	return a, true
 }
 
 // MultipartETag is the ETag S3 gives the object of a completed multipart

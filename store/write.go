@@ -102,12 +102,8 @@ func (s *S3) sendBody(ctx context.Context, what string, body io.Reader, size int
 	}
 	var err error
 	for attempt := 0; attempt <= s.cfg.MaxRetries; attempt++ {
-		if attempt > 0 {
-			select { // backoff between attempts: 0.5, 1, 2, 4 s
-			case <-time.After(min(500*time.Millisecond<<(attempt-1), 4*time.Second)):
-			case <-ctx.Done():
-				return err
-			}
+		if attempt > 0 && !backoff(ctx, attempt) {
+			return err
 		}
 		if err = send(s.single, io.NewSectionReader(ra, 0, size)); err == nil {
 			return nil
@@ -121,6 +117,17 @@ func (s *S3) sendBody(ctx context.Context, what string, body io.Reader, size int
 		}
 	}
 	return err
+}
+
+// backoff waits before the attempt-th retry (0.5, 1, 2, 4 s, then 4 s
+// each); false if ctx ended first.
+func backoff(ctx context.Context, attempt int) bool {
+	select {
+	case <-time.After(min(500*time.Millisecond<<(attempt-1), 4*time.Second)):
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (s *S3) CreateMultipart(ctx context.Context, key string, meta map[string]string) (string, error) {
