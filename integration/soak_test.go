@@ -159,7 +159,12 @@ func runSoakWorkers(t *testing.T, mnt, shadow string, workers, ops int, seed int
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestSoakWorker$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "SSECFS_SOAK_WORKER="+string(spec))
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if d := os.Getenv("SSECFS_KEEP_LOGS"); d != "" { // each worker's operations, in order
+				_ = os.MkdirAll(d, 0o700)
+				_ = os.WriteFile(filepath.Join(d, fmt.Sprintf("soak-worker-%d.ops", i)), []byte(readLog(job.Report+".ops")), 0o600)
+			}
+			if err != nil {
 				ops := strings.Split(strings.TrimSpace(readLog(job.Report+".ops")), "\n")
 				t.Errorf("worker %d: %v\n%s\nlast operations: %q", i, err, out, ops[max(0, len(ops)-3):])
 				return

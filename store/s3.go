@@ -64,10 +64,6 @@ func New(c Config) (*S3, error) {
 		return nil, fmt.Errorf("endpoint %s: %w", r.Endpoint, err)
 	}
 	s := &S3{cfg: r, mc: mc, core: minio.Core{Client: mc}, single: minio.Core{Client: single}}
-	// Listings with metadata are off for now: the soak found the mount's
-	// view wrong with them (attributes a listing answered before this
-	// mount's own change were filed after it). See docs/ARCHITECTURE.md.
-	s.noListMeta.Store(true)
 	// Without a key (listing incomplete uploads) every data request is
 	// refused by the guard before it is sent.
 	if r.Key != nil {
