@@ -273,16 +273,22 @@ func (m *mount) unmount(t *testing.T) {
 	if err != nil && !bytes.Contains(out, []byte("not mounted")) {
 		t.Errorf("umount: %v: %s", err, out)
 	}
-	waitExit(t, m.pid)
+	if !waitExit(t, m.pid) {
+		// Left running, it would keep the mount and its retries going
+		// after the tests: it is ours to end.
+		_ = unix.Kill(m.pid, unix.SIGKILL)
+		_ = unix.Unmount(m.dir, unix.MNT_DETACH)
+	}
 	m.pid = 0
 }
 
-// waitExit waits for a process that is not our child to end, by pidfd.
-func waitExit(t *testing.T, pid int) {
+// waitExit waits for a process that is not our child to end, by pidfd,
+// and reports whether it did within a minute.
+func waitExit(t *testing.T, pid int) bool {
 	t.Helper()
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return // already gone
+		return true // already gone
 	}
 	defer unix.Close(fd)
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
@@ -293,7 +299,8 @@ func waitExit(t *testing.T, pid int) {
 		}
 		if err != nil || n == 0 {
 			t.Errorf("daemon %d did not exit within a minute of unmount", pid)
+			return false
 		}
-		return
+		return true
 	}
 }

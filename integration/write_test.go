@@ -297,6 +297,7 @@ func TestAnEditSurvivesCutReadsAndLostUploadAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer f.Close() // on a failure, before the unmount
 		if _, err := f.WriteAt([]byte("EDIT"), 50_000); err != nil {
 			t.Fatalf("write: %v", err)
 		}
