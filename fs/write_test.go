@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -271,7 +272,7 @@ func TestAListingAnsweredBeforeAFolderRenamesDeleteIsNotFiledAfterIt(t *testing.
 	m := memstore.New(ourMD5)
 	m.SetListMeta(true)
 	m.Seed("old/x", []byte("x"), nil, ourMD5)
-	var f *FS
+	var fp atomic.Pointer[FS] // set after the mount, read in its goroutines
 	hook := deleteHook{Store: m, before: func(key string) {
 		if key != "old/x" {
 			return
@@ -279,13 +280,13 @@ func TestAListingAnsweredBeforeAFolderRenamesDeleteIsNotFiledAfterIt(t *testing.
 		sent := time.Now()
 		_ = m.List(context.Background(), "old/", store.ListOptions{}, func(e store.Entry) error {
 			if e.Attrs != nil {
-				f.meta.putListed(e.Key, *e.Attrs, sent)
+				fp.Load().meta.putListed(e.Key, *e.Attrs, sent)
 			}
 			return nil
 		})
 	}}
-	dir, _, fsys := rwMountStore(t, hook, time.Hour, time.Hour)
-	f = fsys
+	dir, _, f := rwMountStore(t, hook, time.Hour, time.Hour)
+	fp.Store(f)
 	if err := os.Rename(filepath.Join(dir, "old"), filepath.Join(dir, "new")); err != nil {
 		t.Fatal(err)
 	}
