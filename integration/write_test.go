@@ -313,3 +313,26 @@ func TestAnEditSurvivesCutReadsAndLostUploadAnswers(t *testing.T) {
 		}
 	})
 }
+
+// A DELETE whose answers are all lost, though the server deleted the
+// object, is sent again: failing it would tell rm the file is still there
+// when it is gone (EIO, or ENOENT from the rmdir that os.Remove tries
+// next).
+func TestAnUnlinkWhoseAnswersAreLostSucceeds(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *server) {
+		b := s.bucket(t)
+		s.putObject(t, b, "gone", []byte("bytes"))
+		fp := s.faulty(t, 1)
+		m := s.mount(t, b, "--endpoint", fp.URL)
+		fp.SetRules(faultproxy.Rule{Kinds: []faultproxy.Kind{faultproxy.Delete}, Action: faultproxy.LoseAnswer, Rate: 1, Max: 6})
+		if err := os.Remove(filepath.Join(m.dir, "gone")); err != nil {
+			t.Fatalf("rm: %v", err)
+		}
+		if keys := s.keys(t, b); len(keys) != 0 {
+			t.Fatalf("left in the bucket: %v", keys)
+		}
+		if n := fp.Injected()["delete lose-answer"]; n != 6 {
+			t.Fatalf("%d lost DELETE answers injected, want 6", n)
+		}
+	})
+}

@@ -270,10 +270,24 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	ctx, cancel := s.timeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	ctx, _ = withOp(ctx, opBucket)
-	if err := s.mc.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return classify(err, "delete "+quote(key))
+	// A DELETE is idempotent (a missing key answers 204), so one whose
+	// every answer was lost, though the server deleted the object, is sent
+	// again twice more after minio-go's own retries: failing it would tell
+	// rm the file is still there when it is gone.
+	var err error
+	for round := 0; round < 3; round++ {
+		if round > 0 && !backoff(ctx, round) {
+			break
+		}
+		err = s.mc.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{})
+		if err == nil {
+			return nil
+		}
+		if err = classify(err, "delete "+quote(key)); !errors.Is(err, ErrUnavailable) {
+			return err
+		}
 	}
-	return nil
+	return err
 }
 
 func (s *S3) ListUploads(ctx context.Context, prefix string) ([]PendingUpload, error) {
