@@ -100,7 +100,7 @@ func (d *Dir) Prefix() string {
 // Getattr shows the mode, owner and mtime kept in the folder's marker
 // object (as s3fs keeps them), or defaults for a folder without one.
 func (d *Dir) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return d.fill(ctx, &out.Attr)
+	return d.fill(detach(ctx), &out.Attr)
 }
 
 func (d *Dir) fill(ctx context.Context, out *fuse.Attr) syscall.Errno {
@@ -390,6 +390,7 @@ func (d *Dir) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
 }
 
 func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	ctx = detach(ctx)
 	if nameProblem(name) != "" {
 		return nil, syscall.ENOENT
 	}

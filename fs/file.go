@@ -118,7 +118,7 @@ func (f *File) openAttrs(ctx context.Context) (store.Attrs, error) {
 // object is gone does an open handle's version answer, as an open deleted
 // file still answers fstat(2).
 func (f *File) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	_, errno := f.fill(ctx, &out.Attr)
+	_, errno := f.fill(detach(ctx), &out.Attr)
 	if h, ok := fh.(*handle); ok && h.entry == nil && errno == syscall.ENOENT {
 		f.fsys.fillFile(&out.Attr, h.attrs)
 		return 0

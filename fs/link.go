@@ -59,7 +59,7 @@ func (l *Link) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 }
 
 func (l *Link) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	a, err := l.fsys.meta.get(ctx, l.Key())
+	a, err := l.fsys.meta.get(detach(ctx), l.Key())
 	if err != nil {
 		return toErrno(err)
 	}
