@@ -42,4 +42,3 @@ func toErrno(err error) syscall.Errno {
 // and a fatal signal still ends the caller at once (the kernel's wait for
 // the answer is killable).
 func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
-
