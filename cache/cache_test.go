@@ -210,7 +210,7 @@ func TestRandomReadsFetchOnlyAPiece(t *testing.T) {
 	// 1000 is in the piece at 992 and the block at 768; 1100 near it
 	// (a random read may land there) in the piece at 1088; 1990 in the
 	// object's last piece (1984, 64 bytes long: a short one).
-	readsMatch(t, r, src, []int64{1000, 1100, 1990, 300}...)
+	readsMatch(t, r, src, 1000, 1100, 1990, 300)
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	for off := range src.fetches {
@@ -254,7 +254,7 @@ func TestABlockARandomReaderComesBackToIsFetchedWhole(t *testing.T) {
 	r := c.NewReader("k", "e", 2048, 512, src.fetch)
 	// 1000 and 800 are in the block at 768, in different pieces; 300
 	// between them keeps the reader from looking sequential.
-	readsMatch(t, r, src, []int64{1000, 300, 800}...)
+	readsMatch(t, r, src, 1000, 300, 800)
 	if src.count(992) != 1 || src.count(768) != 1 || src.count(800) != 0 {
 		t.Fatalf("fetches %v, want the piece at 992, then the whole block at 768 (which holds 800)", src.fetches)
 	}
