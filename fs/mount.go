@@ -47,6 +47,10 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 			MaxReadAhead: 1 << 20,
 			// Parallel reads from the kernel let read-ahead overlap.
 			MaxBackground: 64,
+			// Reads answer from memory, never from a file descriptor:
+			// go-fuse's splice path would put each reply's header in a
+			// pipe, then drain it and write the reply as without it.
+			DisableSplice: true,
 			// Without readdirplus, a listing answers names and types only:
 			// `find` and `ls` cost no HEAD; `ls -l` looks each file up,
 			// and those lookups fetch metadata in parallel (dir.go).
