@@ -89,34 +89,6 @@ func TestReadAtReturnsTheObjectAcrossBlocks(t *testing.T) {
 	}
 }
 
-// ReadView hands out a cached block's bytes without copying them when the
-// range lies in one block, and fills p (as ReadAt) when it spans two.
-func TestReadViewCopiesOnlyAcrossBlocks(t *testing.T) {
-	c := newTestCache(t, 64, 8)
-	src := &source{data: pattern(61)}
-	r := c.NewReader("k", "e1", 61, 16, src.fetch)
-	for _, tc := range []struct {
-		off, n int
-		copied bool
-	}{{0, 8, false}, {9, 4, false}, {56, 20, false}, {3, 10, true}, {6, 40, true}} {
-		p := make([]byte, tc.n)
-		v, err := r.ReadView(context.Background(), p, int64(tc.off))
-		want := src.data[tc.off:min(tc.off+tc.n, 61)]
-		if err != nil || !bytes.Equal(v, want) {
-			t.Fatalf("ReadView(%d,%d) = %d bytes, %v; bytes differ", tc.off, tc.n, len(v), err)
-		}
-		if copied := &v[0] == &p[0]; copied != tc.copied {
-			t.Fatalf("ReadView(%d,%d): copied into p %v, want %v", tc.off, tc.n, copied, tc.copied)
-		}
-		if cap(v) != len(v) {
-			t.Fatalf("ReadView(%d,%d): a view with room to append into its block (cap %d)", tc.off, tc.n, cap(v))
-		}
-	}
-	if _, err := r.ReadView(context.Background(), make([]byte, 1), 61); err == nil {
-		t.Fatal("no EOF at the end")
-	}
-}
-
 func TestConcurrentMissesShareOneFetch(t *testing.T) {
 	c := newTestCache(t, 64, 8)
 	src := &source{data: pattern(16), gate: make(chan struct{})}

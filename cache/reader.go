@@ -37,24 +37,8 @@ func (r *Reader) blockLen(i int64) int {
 // ReadAt fills p from off. It returns io.EOF only when off is at or past the
 // end, so a short count means the end of the object.
 func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
-	b, err := r.read(ctx, p, off, false)
-	return len(b), err
-}
-
-// ReadView returns the bytes from off, at most len(p) of them, as ReadAt
-// would read them; when they lie in one cached block it returns a view of
-// the block rather than copying it into p (a sequential reader's reads
-// almost always do: blocks are megabytes, the kernel's reads 128 KiB to
-// 1 MiB). A view must not be written to: blocks are shared by every
-// reader, and are never changed once cached (the GC keeps one alive while
-// a view of it is held, also after eviction).
-func (r *Reader) ReadView(ctx context.Context, p []byte, off int64) ([]byte, error) {
-	return r.read(ctx, p, off, true)
-}
-
-func (r *Reader) read(ctx context.Context, p []byte, off int64, view bool) ([]byte, error) {
 	if off >= r.size {
-		return nil, io.EOF
+		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), r.size)
 	sequential := r.readAhead(ctx, off, end)
@@ -63,15 +47,12 @@ func (r *Reader) read(ctx context.Context, p []byte, off int64, view bool) ([]by
 		id, start, length := r.span(pos, sequential)
 		b, err := r.c.Get(ctx, id, length, r.fetch)
 		if err != nil {
-			return p[:n], err
-		}
-		if view && pos == off && end-start <= int64(len(b)) {
-			return b[off-start : end-start : end-start], nil
+			return n, err
 		}
 		n += copy(p[n:end-off], b[pos-start:])
 		pos = off + int64(n)
 	}
-	return p[:n], nil
+	return n, nil
 }
 
 // span picks what to read pos from: its block when the reader is

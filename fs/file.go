@@ -284,16 +284,12 @@ func (f *File) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 	if !ok {
 		return nil, syscall.EBADF
 	}
-	var data []byte
+	var n int
 	var err error
 	if h.entry != nil {
-		var n int
 		n, err = h.entry.ReadAt(ctx, dest, off)
-		data = dest[:n]
 	} else {
-		// A view of a cached block goes to the kernel as it is: one copy
-		// of the bytes fewer than filling dest.
-		data, err = h.r.ReadView(ctx, dest, off)
+		n, err = h.r.ReadAt(ctx, dest, off)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		key := f.Key()
@@ -306,7 +302,7 @@ func (f *File) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		}
 		return nil, toErrno(err)
 	}
-	return fuse.ReadResultData(data), 0
+	return fuse.ReadResultData(dest[:n]), 0
 }
 
 func (f *File) Write(ctx context.Context, fh fusefs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
