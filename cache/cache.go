@@ -44,8 +44,9 @@ type Cache struct {
 	pieceSize int64
 	size      int64
 	timeout   time.Duration
-	blocks    *lru.Cache[BlockID, []byte]
+	blocks    *lru.Cache[BlockID, *block]
 	bytes     atomic.Int64  // bytes held by blocks: the bound, since small files make small blocks
+	spare     chan []byte   // full-size buffers for reuse (block.go)
 	prefetch  chan struct{} // bounds concurrent read-ahead fetches
 	disk      *Disk         // nil: memory only
 	log       *slog.Logger
@@ -59,7 +60,7 @@ type Cache struct {
 
 type call struct {
 	done chan struct{}
-	data []byte
+	b    *block // unpinned: a waiter pins it, or asks again if it died
 	err  error
 }
 
@@ -93,13 +94,14 @@ func New(o Options) (*Cache, error) {
 	}
 	c := &Cache{
 		blockSize: o.BlockSize, pieceSize: min(o.PieceSize, o.BlockSize), size: o.Size, timeout: o.Timeout,
-		prefetch: make(chan struct{}, o.Parallel), flight: map[BlockID]*call{},
+		prefetch: make(chan struct{}, o.Parallel), flight: map[BlockID]*call{}, spare: make(chan []byte, Spares),
 		disk: o.Disk, log: o.Log, sweeps: make(chan struct{}, max(o.Parallel/2, 1)), sweeping: map[BlockID]bool{},
 	}
 	// The entry count only backstops the byte bound: small files make
 	// blocks of a few hundred bytes, and each must not evict the others.
-	l, err := lru.NewWithEvict[BlockID, []byte](int(max(o.Size/1024, 1024)), func(_ BlockID, b []byte) {
-		c.bytes.Add(-int64(len(b)))
+	l, err := lru.NewWithEvict[BlockID, *block](int(max(o.Size/1024, 1024)), func(_ BlockID, b *block) {
+		c.bytes.Add(-int64(len(b.data)))
+		c.unpin(b)
 	})
 	if err != nil {
 		return nil, err
@@ -108,13 +110,15 @@ func New(o Options) (*Cache, error) {
 	return c, nil
 }
 
-// add caches a block and evicts the oldest until the bytes fit.
-func (c *Cache) add(id BlockID, b []byte) {
-	if prev, ok := c.blocks.Peek(id); ok {
-		c.bytes.Add(-int64(len(prev))) // replaced: Add does not call evict
+// add caches a block and evicts the oldest until the bytes fit. A block
+// cached already (fetched by the disk tier's sweep meanwhile) stays, and b
+// dies: replacing it would drop the old one's reference uncounted.
+func (c *Cache) add(id BlockID, b *block) {
+	if there, _ := c.blocks.ContainsOrAdd(id, b); there {
+		c.unpin(b)
+		return
 	}
-	c.bytes.Add(int64(len(b)))
-	c.blocks.Add(id, b)
+	c.bytes.Add(int64(len(b.data)))
 	for c.bytes.Load() > c.size {
 		if _, _, ok := c.blocks.RemoveOldest(); !ok {
 			break
@@ -125,20 +129,40 @@ func (c *Cache) add(id BlockID, b []byte) {
 // BlockSize is the size of every block but an object's last.
 func (c *Cache) BlockSize() int64 { return c.blockSize }
 
-// Get returns the block, fetching it if needed. length is the block's size
-// (shorter for an object's last block). Concurrent misses share one fetch.
+// Load makes sure the block is cached, fetching it if needed: a read that
+// is about to come finds it. length is the block's size (shorter for an
+// object's last block).
+func (c *Cache) Load(ctx context.Context, id BlockID, length int, fetch Fetch) error {
+	b, err := c.get(ctx, id, length, fetch)
+	if err == nil {
+		c.unpin(b)
+	}
+	return err
+}
+
+// get returns the block pinned, fetching it if needed; the caller unpins
+// it once it has copied what it needs. Concurrent misses share one fetch.
 // The fetch runs detached from ctx: a reader interrupted by a signal stops
 // waiting, but the block still arrives for the next reader.
-func (c *Cache) Get(ctx context.Context, id BlockID, length int, fetch Fetch) ([]byte, error) {
-	if b, ok := c.blocks.Get(id); ok {
-		return b, nil
-	}
-	f := c.start(ctx, id, length, fetch)
-	select {
-	case <-f.done:
-		return f.data, f.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+func (c *Cache) get(ctx context.Context, id BlockID, length int, fetch Fetch) (*block, error) {
+	for {
+		if b, ok := c.blocks.Get(id); ok && b.pin() {
+			return b, nil
+		}
+		f := c.start(ctx, id, length, fetch)
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil {
+			return nil, f.err
+		}
+		if f.b.pin() {
+			return f.b, nil
+		}
+		// Evicted and recycled before this reader got to it (the whole
+		// cache turned over meanwhile): ask again.
 	}
 }
 
@@ -202,7 +226,7 @@ func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) 
 	// the block before it leaves the flight map.
 	if b, ok := c.blocks.Peek(id); ok {
 		c.mu.Unlock()
-		f := &call{done: make(chan struct{}), data: b}
+		f := &call{done: make(chan struct{}), b: b}
 		close(f.done)
 		return f
 	}
@@ -213,14 +237,16 @@ func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	go func() {
 		defer cancel()
-		buf := make([]byte, length)
+		buf := c.alloc(length)
 		var err error
 		if !c.fromDisk(id, buf) {
 			err = fetch(fctx, c.offset(id), buf)
 		}
 		if err == nil {
-			c.add(id, buf)
-			f.data = buf
+			f.b = newBlock(buf)
+			c.add(id, f.b)
+		} else {
+			c.recycle(buf)
 		}
 		f.err = err
 		c.mu.Lock()

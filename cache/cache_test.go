@@ -64,6 +64,17 @@ func readsMatch(t *testing.T, r *Reader, src *source, offs ...int64) {
 	}
 }
 
+// bytesOf returns a copy of the block's bytes, fetching it if needed.
+func bytesOf(t *testing.T, c *Cache, id BlockID, length int, fetch Fetch) []byte {
+	t.Helper()
+	b, err := c.get(context.Background(), id, length, fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.unpin(b)
+	return bytes.Clone(b.data)
+}
+
 func pattern(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -98,7 +109,7 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, src.fetch); err != nil {
+			if err := c.Load(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, src.fetch); err != nil {
 				errs.Add(1)
 			}
 		}()
@@ -114,7 +125,7 @@ func TestCacheHoldsAtMostItsSize(t *testing.T) {
 	c := newTestCache(t, 32, 8) // four blocks
 	src := &source{data: pattern(80)}
 	for i := int64(0); i < 10; i++ {
-		if _, err := c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: i}, 8, src.fetch); err != nil {
+		if err := c.Load(context.Background(), BlockID{Key: "k", ETag: "e", Index: i}, 8, src.fetch); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,7 +133,7 @@ func TestCacheHoldsAtMostItsSize(t *testing.T) {
 		t.Fatalf("cache holds %d blocks, want 4", n)
 	}
 	// The oldest were evicted: reading block 0 again fetches it again.
-	c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, src.fetch)
+	c.Load(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, src.fetch)
 	if src.count(0) != 2 {
 		t.Fatalf("block 0 fetched %d times, want 2", src.count(0))
 	}
@@ -132,8 +143,8 @@ func TestAnotherETagIsAnotherBlock(t *testing.T) {
 	c := newTestCache(t, 64, 8)
 	old := &source{data: bytes.Repeat([]byte{1}, 8)}
 	neu := &source{data: bytes.Repeat([]byte{2}, 8)}
-	a, _ := c.Get(context.Background(), BlockID{Key: "k", ETag: "v1", Index: 0}, 8, old.fetch)
-	b, _ := c.Get(context.Background(), BlockID{Key: "k", ETag: "v2", Index: 0}, 8, neu.fetch)
+	a := bytesOf(t, c, BlockID{Key: "k", ETag: "v1", Index: 0}, 8, old.fetch)
+	b := bytesOf(t, c, BlockID{Key: "k", ETag: "v2", Index: 0}, 8, neu.fetch)
 	if a[0] != 1 || b[0] != 2 {
 		t.Fatal("a new version was served from the old version's block")
 	}
@@ -191,11 +202,11 @@ func TestFailedFetchIsNotCached(t *testing.T) {
 		}
 		return nil
 	}
-	if _, err := c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, fetch); err == nil {
+	if err := c.Load(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, fetch); err == nil {
 		t.Fatal("error lost")
 	}
 	fail = false
-	if _, err := c.Get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, fetch); err != nil {
+	if err := c.Load(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, fetch); err != nil {
 		t.Fatalf("failure was cached: %v", err)
 	}
 }
@@ -275,5 +286,80 @@ func TestInAnObjectBiggerThanHalfTheCacheRandomReadsStayPieces(t *testing.T) {
 	}
 	if src.count(768) != 0 || src.count(992) != 1 || src.count(800) != 1 || src.count(896) != 1 {
 		t.Fatalf("fetches %v, want the pieces at 800, 896 and 992 and no whole block", src.fetches)
+	}
+}
+
+// A block a reader holds keeps its bytes while the cache turns over: its
+// buffer is recycled only once the reader lets go.
+func TestABlockBeingReadIsNotRecycled(t *testing.T) {
+	c := newTestCache(t, 16, 8) // two blocks
+	src := &source{data: pattern(64)}
+	held, err := c.get(context.Background(), BlockID{Key: "k", ETag: "e", Index: 0}, 8, src.fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i < 8; i++ { // evicts block 0; every fetch wants a buffer
+		if err := c.Load(context.Background(), BlockID{Key: "k", ETag: "e", Index: i}, 8, src.fetch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(held.data, src.data[:8]) {
+		t.Fatal("a held block's buffer was reused while it was read")
+	}
+	c.unpin(held)
+	if held.pin() {
+		t.Fatal("an evicted block let go by its last reader can still be pinned")
+	}
+}
+
+// Evicted full-size buffers are fetched into again rather than allocated.
+func TestEvictedBuffersAreReused(t *testing.T) {
+	c := newTestCache(t, 16, 8)
+	seen := map[*byte]bool{}
+	reused := 0
+	fetch := func(ctx context.Context, off int64, buf []byte) error {
+		if seen[&buf[0]] {
+			reused++
+		}
+		seen[&buf[0]] = true
+		return nil
+	}
+	for i := int64(0); i < 10; i++ {
+		if err := c.Load(context.Background(), BlockID{Key: "k", ETag: "e", Index: i}, 8, fetch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reused < 7 { // the first three fetches find no buffer to reuse
+		t.Fatalf("%d of 10 fetches reused a buffer, want at least 7", reused)
+	}
+}
+
+// Readers of many objects through a cache far too small for them all, with
+// constant eviction and reuse of buffers, each get the bytes of their own
+// object.
+func TestReadersThroughAChurningCacheGetTheirOwnBytes(t *testing.T) {
+	c := newTestCache(t, 32, 8) // four blocks
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for o := 0; o < 8; o++ {
+		src := &source{data: bytes.Repeat([]byte{byte(o)}, 64)}
+		key := string(rune('a' + o))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := c.NewReader(key, "e", 64, 16, src.fetch)
+			p := make([]byte, 5)
+			for i := 0; i < 300; i++ {
+				off := int64(i*13) % 60
+				n, err := r.ReadAt(context.Background(), p, off)
+				if err != nil || !bytes.Equal(p[:n], src.data[off:off+int64(n)]) {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d reads returned another object's bytes or failed", bad.Load())
 	}
 }

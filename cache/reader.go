@@ -45,11 +45,12 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	n := 0
 	for pos := off; pos < end; {
 		id, start, length := r.span(pos, sequential)
-		b, err := r.c.Get(ctx, id, length, r.fetch)
+		b, err := r.c.get(ctx, id, length, r.fetch)
 		if err != nil {
 			return n, err
 		}
-		n += copy(p[n:end-off], b[pos-start:])
+		n += copy(p[n:end-off], b.data[pos-start:])
+		r.c.unpin(b)
 		pos = off + int64(n)
 	}
 	return n, nil

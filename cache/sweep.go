@@ -58,15 +58,17 @@ func (c *Cache) sweep(key, etag string, size int64, fetch Fetch) {
 			if c.disk.has(id) {
 				continue
 			}
-			if b, ok := c.blocks.Peek(id); ok { // read already: no second GET
-				c.disk.write(id, b)
+			if b, ok := c.blocks.Peek(id); ok && b.pin() { // read already: no second GET
+				c.disk.write(id, b.data)
+				c.unpin(b)
 				continue
 			}
 			c.sweeps <- struct{}{}
 			wg.Add(1)
 			go func() {
 				defer func() { <-c.sweeps; wg.Done() }()
-				buf := make([]byte, min(c.blockSize, size-i*c.blockSize))
+				buf := c.alloc(int(min(c.blockSize, size-i*c.blockSize)))
+				defer c.recycle(buf)
 				ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 				defer cancel()
 				if err := fetch(ctx, i*c.blockSize, buf); err != nil {

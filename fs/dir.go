@@ -508,7 +508,7 @@ func (d *Dir) filesAhead(ctx context.Context, name string) {
 			d.fsys.filesSem <- struct{}{}
 			defer func() { <-d.fsys.filesSem }()
 			c := d.fsys.opts.Cache
-			_, _ = c.Get(ctx, cache.BlockID{Key: k, ETag: a.ETag, Index: 0}, int(min(a.Size, c.BlockSize())), d.fsys.fetcher(k, a))
+			_ = c.Load(ctx, cache.BlockID{Key: k, ETag: a.ETag, Index: 0}, int(min(a.Size, c.BlockSize())), d.fsys.fetcher(k, a))
 		}()
 	}
 }

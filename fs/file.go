@@ -103,7 +103,7 @@ func (f *File) openAttrs(ctx context.Context) (store.Attrs, error) {
 	}
 	c, key := f.fsys.opts.Cache, f.Key()
 	if id := (cache.BlockID{Key: key, ETag: h.ETag}); h.Size > 0 && c.Present(id) {
-		if _, err := c.Get(ctx, id, int(min(h.Size, c.BlockSize())), f.fsys.fetcher(key, h)); err == nil {
+		if err := c.Load(ctx, id, int(min(h.Size, c.BlockSize())), f.fsys.fetcher(key, h)); err == nil {
 			return h, nil
 		}
 	}
