@@ -110,9 +110,10 @@ func New(o Options) (*Cache, error) {
 	return c, nil
 }
 
-// add caches a block and evicts the oldest until the bytes fit. A block
-// cached already (fetched by the disk tier's sweep meanwhile) stays, and b
-// dies: replacing it would drop the old one's reference uncounted.
+// add caches a block and evicts the oldest until the bytes fit. Should the
+// block be cached already (one fetch per block at a time makes that
+// unlikely), that one stays and b dies: the LRU replaces a value without
+// its eviction callback, so the old block's count would never reach zero.
 func (c *Cache) add(id BlockID, b *block) {
 	if there, _ := c.blocks.ContainsOrAdd(id, b); there {
 		c.unpin(b)
