@@ -100,6 +100,50 @@ func dropCaches() error {
 	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0)
 }
 
+// settle waits until the machine is quiet: at least 90% of its CPU time
+// idle over a quarter of a second, for at most 20 s. The servers run on
+// this machine and go on working after a workload's preparation (MinIO and
+// Ceph flush and compact what was just uploaded); without the wait, the
+// first run after it ran against that work, and in a quick run (one run
+// per tool, in the same order) that was always the same tool. It reports
+// whether the machine became quiet.
+func settle(ctx context.Context) bool {
+	deadline := time.Now().Add(20 * time.Second)
+	idle, total := cpuTimes()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(250 * time.Millisecond):
+		}
+		i, t := cpuTimes()
+		if t > total && float64(i-idle) >= 0.9*float64(t-total) {
+			return true
+		}
+		idle, total = i, t
+	}
+	return false
+}
+
+// cpuTimes is the machine's idle (iowait included) and total CPU time so
+// far, in clock ticks, from the first line of /proc/stat.
+func cpuTimes() (idle, total uint64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	for i := 1; i < len(fields) && i <= 8; i++ {
+		v, _ := strconv.ParseUint(fields[i], 10, 64)
+		total += v
+		if i == 4 || i == 5 {
+			idle += v
+		}
+	}
+	return idle, total
+}
+
 // isMounted reports whether mp is a mountpoint now, from /proc/self/mountinfo.
 func isMounted(mp string) bool {
 	data, err := os.ReadFile("/proc/self/mountinfo")

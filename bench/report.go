@@ -266,7 +266,7 @@ func (rep *Report) Markdown() string {
 	fmt.Fprintf(&b, "- machine: %s\n", rep.Machine)
 	fmt.Fprintf(&b, "- load average when the run started: %s (other work on the machine skews the times)\n", rep.Load)
 	fmt.Fprintf(&b, "- command: `%s`\n", strings.TrimSpace("go run ./bench "+strings.Join(rep.Command, " ")))
-	fmt.Fprintf(&b, "- runs: %d per cell, limit %s per run; cold: fresh mount, then sync and drop_caches, before every run\n",
+	fmt.Fprintf(&b, "- runs: %d per cell, limit %s per run; cold: fresh mount, then sync and drop_caches, then a wait until the CPUs are 90%% idle (at most 20 s), before every run\n",
 		c.runs, c.timeout)
 	var vs []string
 	for _, t := range append(slices.Clone(rep.tools), "go") {
