@@ -227,6 +227,11 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 				os.WriteFile(filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_")+fmt.Sprint(time.Now().UnixNano())+".log"), []byte(readLog(m.log)), 0o600)
 			}
 			log := readLog(m.log)
+			// The errors and warnings first, wherever they are: the end
+			// of a busy log is mostly debug lines after the failure.
+			if bad := logProblems(log, 60); bad != "" {
+				t.Logf("daemon log %s, errors and warnings:\n%s", m.log, bad)
+			}
 			if len(log) > 8000 {
 				log = "...\n" + log[len(log)-8000:]
 			}
@@ -234,6 +239,21 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 		}
 	})
 	return m
+}
+
+// logProblems is the log's error and warning lines, the first max of them.
+func logProblems(log string, max int) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
+			if len(out) == max {
+				out = append(out, "...")
+				break
+			}
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func readLog(p string) string {
