@@ -222,15 +222,15 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 		if t.Failed() {
 			// SSECFS_KEEP_LOGS=DIR keeps the whole log (below, only its
 			// end is shown): a soak's failure needs its history.
+			log := readLog(m.log)
 			if d := os.Getenv("SSECFS_KEEP_LOGS"); d != "" {
 				_ = os.MkdirAll(d, 0o700)
-				os.WriteFile(filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_")+fmt.Sprint(time.Now().UnixNano())+".log"), []byte(readLog(m.log)), 0o600)
+				os.WriteFile(filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_")+fmt.Sprint(time.Now().UnixNano())+".log"), []byte(log), 0o600)
 			}
-			log := readLog(m.log)
 			// The errors and warnings first, wherever they are: the end
 			// of a busy log is mostly debug lines after the failure.
-			if bad := logProblems(log, 60); bad != "" {
-				t.Logf("daemon log %s, errors and warnings:\n%s", m.log, bad)
+			if bad := problemLines(log); len(bad) > 0 {
+				t.Logf("daemon log %s, errors and warnings:\n%s", m.log, strings.Join(bad[:min(len(bad), 60)], "\n"))
 			}
 			if len(log) > 8000 {
 				log = "...\n" + log[len(log)-8000:]
@@ -241,19 +241,15 @@ func (s *server) mount(t *testing.T, target string, args ...string) *mount {
 	return m
 }
 
-// logProblems is the log's error and warning lines, the first max of them.
-func logProblems(log string, max int) string {
+// problemLines is the log's error and warning lines.
+func problemLines(log string) []string {
 	var out []string
 	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
-			if len(out) == max {
-				out = append(out, "...")
-				break
-			}
 			out = append(out, l)
 		}
 	}
-	return strings.Join(out, "\n")
+	return out
 }
 
 func readLog(p string) string {

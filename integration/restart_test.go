@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -164,7 +163,4 @@ func checkStillWorks(t *testing.T, dir string) {
 }
 
 // problems counts the warnings and errors in a daemon log.
-func problems(log string) int {
-	text := readLog(log)
-	return strings.Count(text, "level=WARN") + strings.Count(text, "level=ERROR")
-}
+func problems(log string) int { return len(problemLines(readLog(log))) }
