@@ -59,6 +59,10 @@ type listing struct {
 	// filesAhead is the index up to which small files' data was fetched;
 	// listsAhead, folders' listings started.
 	filesAhead, listsAhead int
+	// firstStat is the first file stat'ed; metaList, the listing with
+	// metadata that the second one started (metalist.go).
+	firstStat string
+	metaList  *metaListing
 }
 
 // sortNames sorts the listing's names if a change dropped them: a program
@@ -501,7 +505,7 @@ func (d *Dir) filesAhead(ctx context.Context, name string) {
 	ctx = context.WithoutCancel(ctx)
 	for _, k := range keys {
 		go func() {
-			a, err := d.fsys.meta.get(ctx, k)
+			a, err := d.objectAttrs(ctx, k)
 			if err != nil || a.Size > smallFile || a.Size == 0 {
 				return
 			}

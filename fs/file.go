@@ -71,23 +71,15 @@ func (f *File) entry() *stage.Entry {
 	return f.fsys.stage.Lookup(f.Key())
 }
 
-// attrs returns the HEAD answer for the file, starting the HEADs of the
-// files listed after it so that a program stat'ing a whole folder gets
-// them in parallel.
+// attrs returns the file's attributes (Dir.objectAttrs).
 func (f *File) attrs(ctx context.Context) (store.Attrs, error) {
-	key := f.Key()
-	if h, ok := f.fsys.meta.peek(key); ok {
-		return h, nil
-	}
 	f.mu.Lock()
-	d := f.dir
+	d, key := f.dir, f.key
 	f.mu.Unlock()
-	if d != nil {
-		if p := d.Prefix(); len(key) > len(p) {
-			d.metaAhead(ctx, key[len(p):], false)
-		}
+	if d == nil {
+		return f.fsys.meta.get(ctx, key)
 	}
-	return f.fsys.meta.get(ctx, key)
+	return d.objectAttrs(ctx, key)
 }
 
 // openAttrs is attrs for opening: a listing's answer is proven by a keyed

@@ -325,6 +325,9 @@ func TestReadingAFolderFileByFileFetchesEachObjectOnce(t *testing.T) {
 	}
 }
 
+// A server that lists metadata (MinIO): readdir lists plainly, the first
+// file stat'ed costs its own HEAD, the second starts one listing with
+// metadata that answers every other stat of the folder.
 func TestListingWithMetadataSavesTheHeadsButOpenStillProvesTheKey(t *testing.T) {
 	m := memstore.New(ourMD5)
 	m.SetListMeta(true)
@@ -335,6 +338,17 @@ func TestListingWithMetadataSavesTheHeadsButOpenStillProvesTheKey(t *testing.T) 
 	m.Seed("theirs", []byte("secret"), nil, otherMD5)
 	dir := testMount(t, m, "", time.Minute)
 	names(t, dir)
+	count := func(op string) (n int) {
+		for _, c := range m.Calls() {
+			if c.Op == op {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count("list+meta"); n != 0 {
+		t.Fatalf("readdir asked for metadata (%d listings): find and ls need none", n)
+	}
 	for i := range 20 {
 		st, err := os.Stat(filepath.Join(dir, fmt.Sprintf("f%02d", i)))
 		if err != nil {
@@ -344,10 +358,8 @@ func TestListingWithMetadataSavesTheHeadsButOpenStillProvesTheKey(t *testing.T) 
 			t.Errorf("f%02d: mtime %v, want %v", i, st.ModTime(), want)
 		}
 	}
-	for _, c := range m.Calls() {
-		if c.Op == "head" {
-			t.Fatalf("a HEAD after a listing that carried the metadata: %+v", c)
-		}
+	if heads, lists := count("head"), count("list+meta"); heads != 1 || lists != 1 {
+		t.Fatalf("stat of 20 files: %d HEADs and %d listings with metadata, want 1 and 1", heads, lists)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "f07")); err != nil || string(b) != "data 7" {
 		t.Fatalf("f07: %q %v", b, err)
@@ -357,6 +369,51 @@ func TestListingWithMetadataSavesTheHeadsButOpenStillProvesTheKey(t *testing.T) 
 	}
 	if _, err := os.ReadFile(filepath.Join(dir, "theirs")); !errors.Is(err, syscall.EACCES) {
 		t.Fatalf("theirs: %v, want EACCES (the listing cannot tell whose key)", err)
+	}
+}
+
+// A big folder's listing with metadata comes in chunks of a page, listed
+// in parallel; a stat waits for its own chunk, in whatever order the files
+// are stat'ed, and every file gets its own attributes.
+func TestABigFoldersMetadataIsListedInChunks(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.SetListMeta(true)
+	const n = 2*metaChunkNames + 500
+	for i := range n {
+		m.Seed(fmt.Sprintf("big/f%05d", i), []byte("x"), map[string]string{"mtime": fmt.Sprint(1500000000 + i)}, ourMD5)
+	}
+	m.Seed("big/sub/deeper", []byte("y"), nil, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	if got := len(names(t, filepath.Join(dir, "big"))); got != n+1 {
+		t.Fatalf("%d names, want %d", got, n+1)
+	}
+	order := []int{0}
+	for i := n - 1; i > 0; i -= 7 { // from the end, skipping about
+		order = append(order, i)
+	}
+	for i := range n {
+		order = append(order, i)
+	}
+	for _, i := range order {
+		st, err := os.Stat(filepath.Join(dir, "big", fmt.Sprintf("f%05d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := time.Unix(int64(1500000000+i), 0); !st.ModTime().Equal(want) {
+			t.Fatalf("f%05d: mtime %v, want %v", i, st.ModTime(), want)
+		}
+	}
+	heads, lists := 0, 0
+	for _, c := range m.Calls() {
+		switch {
+		case c.Op == "head" && strings.HasPrefix(c.Key, "big/f"):
+			heads++
+		case c.Op == "list+meta":
+			lists++
+		}
+	}
+	if heads != 1 || lists != 3 {
+		t.Fatalf("%d HEADs of files and %d listings with metadata, want 1 and 3 (one per chunk)", heads, lists)
 	}
 }
 

@@ -278,7 +278,7 @@ func TestAListingAnsweredBeforeAFolderRenamesDeleteIsNotFiledAfterIt(t *testing.
 			return
 		}
 		sent := time.Now()
-		_ = m.List(context.Background(), "old/", store.ListOptions{}, func(e store.Entry) error {
+		_ = m.List(context.Background(), "old/", store.ListOptions{Metadata: true}, func(e store.Entry) error {
 			if e.Attrs != nil {
 				fp.Load().meta.putListed(e.Key, *e.Attrs, sent)
 			}

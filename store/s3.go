@@ -24,7 +24,7 @@ type S3 struct {
 	sse    encrypt.ServerSide // the one place that holds the SSE-C headers
 	keyMD5 string
 	// noListMeta is set once the server refused a listing that asked for
-	// metadata; later listings do not ask.
+	// metadata, or listed an object without any; later listings do not ask.
 	noListMeta atomic.Bool
 }
 
@@ -100,6 +100,8 @@ func (s *S3) CheckBucket(ctx context.Context) error {
 	return nil
 }
 
+func (s *S3) ListsMetadata() bool { return !s.noListMeta.Load() }
+
 func (s *S3) List(ctx context.Context, prefix string, opts ListOptions, fn func(Entry) error) error {
 	// A listing can take many pages; it gets a budget of many requests.
 	ctx, cancel := s.timeout(ctx, 10*s.cfg.Timeout)
@@ -112,11 +114,11 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions, fn func(
 	n := 0
 	// MinIO lists each object's metadata when asked (metadata=true), which
 	// makes `ls -l` one request per 1,000 files instead of one HEAD per
-	// file; other servers ignore the parameter. One that refuses it is not
-	// asked again.
-	withMeta := !s.noListMeta.Load()
+	// file. A server that refuses the parameter, or ignores it (RGW), is
+	// not asked again.
+	withMeta := opts.Metadata && !s.noListMeta.Load()
 	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{
-		Prefix: prefix, Recursive: opts.Recursive, MaxKeys: page, WithMetadata: withMeta,
+		Prefix: prefix, Recursive: opts.Recursive, MaxKeys: page, WithMetadata: withMeta, StartAfter: opts.StartAfter,
 	}) {
 		if obj.Err != nil {
 			if st := statusOf(obj.Err); withMeta && n == 0 && (st == 400 || st == 501) {
@@ -126,8 +128,13 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions, fn func(
 			return classify(obj.Err, fmt.Sprintf("list %s/%s", s.cfg.Bucket, prefix))
 		}
 		e := Entry{Key: obj.Key, Size: obj.Size, ETag: obj.ETag, LastModified: obj.LastModified}
-		if obj.UserMetadata != nil && !strings.HasSuffix(obj.Key, "/") {
-			e.Attrs = listedAttrs(obj)
+		if withMeta && !strings.HasSuffix(obj.Key, "/") {
+			if obj.UserMetadata != nil {
+				e.Attrs = listedAttrs(obj)
+			} else {
+				// MinIO lists at least the content type of every object.
+				s.noListMeta.Store(true)
+			}
 		}
 		// Without recursion a key ending in "/" below the prefix is a common
 		// prefix; the prefix's own marker object is reported as an object.

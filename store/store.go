@@ -89,6 +89,12 @@ type ListOptions struct {
 	Recursive bool
 	// Limit stops after that many entries; 0 is no limit.
 	Limit int
+	// StartAfter lists only the keys after it.
+	StartAfter string
+	// Metadata asks for each object's attributes (Entry.Attrs), which
+	// MinIO lists when asked and other servers do not. It costs MinIO
+	// about twice a plain listing's time.
+	Metadata bool
 }
 
 // Range is a ranged read pinned to one version of an object.
@@ -105,6 +111,9 @@ type Range struct {
 type Store interface {
 	// List calls fn for each entry under prefix, in key order.
 	List(ctx context.Context, prefix string, opts ListOptions, fn func(Entry) error) error
+	// ListsMetadata reports whether a listing asked for metadata may carry
+	// objects' attributes: false once the server showed that it does not.
+	ListsMetadata() bool
 	// Head returns an object's attributes; see Encryption for the outcomes.
 	Head(ctx context.Context, key string) (Attrs, error)
 	// ReadRange fills dst with bytes [r.Offset, r.Offset+len(dst)), all of

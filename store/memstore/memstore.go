@@ -112,13 +112,17 @@ func (s *Store) CheckBucket(ctx context.Context) error {
 
 func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions, fn func(store.Entry) error) error {
 	s.mu.Lock()
-	if err := s.recordLocked("list", prefix, ""); err != nil {
+	op := "list"
+	if opts.Metadata && s.listMeta {
+		op = "list+meta"
+	}
+	if err := s.recordLocked(op, prefix, ""); err != nil {
 		s.mu.Unlock()
 		return err
 	}
 	keys := make([]string, 0, len(s.objects))
 	for k := range s.objects {
-		if strings.HasPrefix(k, prefix) {
+		if strings.HasPrefix(k, prefix) && k > opts.StartAfter {
 			keys = append(keys, k)
 		}
 	}
@@ -137,7 +141,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions,
 		}
 		o := s.objects[k]
 		e := store.Entry{Key: k, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime}
-		if s.listMeta && !strings.HasSuffix(k, "/") {
+		if opts.Metadata && s.listMeta && !strings.HasSuffix(k, "/") {
 			// As MinIO lists with metadata=true: SSE-C or not, not whose key.
 			enc := store.EncPlain
 			if o.keyMD5 != "" {
@@ -164,7 +168,13 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions,
 	return nil
 }
 
-// SetListMeta makes listings carry each object's metadata, as MinIO's do
+func (s *Store) ListsMetadata() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listMeta
+}
+
+// SetListMeta makes listings asked for metadata carry each object's metadata, as MinIO's do
 // when asked.
 func (s *Store) SetListMeta(v bool) {
 	s.mu.Lock()

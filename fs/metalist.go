@@ -1,0 +1,184 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssecfs/ssecfs/store"
+)
+
+// Listings with metadata. MinIO lists each object's attributes when asked,
+// one request per 1,000 objects instead of a HEAD per file, but such a
+// listing costs it about twice a plain one. Readdir and lookups list
+// plainly (`find` and `ls` never need attributes); the first stat of a
+// file in a folder costs its own HEAD (`cat dir/file` needs no more); from
+// the second stat on, the folder is listed once more with metadata, and a
+// stat waits until that listing has passed its file (`ls -l`, rsync and
+// `cp -r` stat the files in the order the listing gives them). The names
+// are known by then, so a big folder is listed in chunks of a page each,
+// a few at a time, rather than page after page.
+const (
+	metaChunkNames = 1000 // names per chunk: one page
+	metaParallel   = 4    // chunks listed at once
+)
+
+var errNoMetadata = errors.New("the server lists no metadata")
+var errChunkDone = errors.New("chunk listed")
+
+// metaListing is one listing with metadata of a folder on its way.
+type metaListing struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	chunks []*metaChunk // in key order; the fields are guarded by mu
+}
+
+// metaChunk lists the keys after from up to and including to ("" for the
+// last chunk: the folder's end).
+type metaChunk struct {
+	from, to string
+	// upTo is the key of the last object filed: every object of the chunk
+	// before it in key order has been filed too.
+	upTo string
+	done bool
+}
+
+func newMetaListing(prefix string, names []string) *metaListing {
+	ml := &metaListing{}
+	ml.cond.L = &ml.mu
+	from := ""
+	for i := metaChunkNames; i < len(names); i += metaChunkNames {
+		to := prefix + names[i-1]
+		ml.chunks = append(ml.chunks, &metaChunk{from: from, to: to})
+		from = to
+	}
+	ml.chunks = append(ml.chunks, &metaChunk{from: from})
+	return ml
+}
+
+// chunkOf returns the chunk that lists key.
+func (ml *metaListing) chunkOf(key string) *metaChunk {
+	i := sort.Search(len(ml.chunks), func(i int) bool { return ml.chunks[i].from >= key })
+	return ml.chunks[max(i-1, 0)]
+}
+
+// passed records that c filed every object up to key.
+func (ml *metaListing) passed(c *metaChunk, key string) {
+	ml.mu.Lock()
+	c.upTo = max(c.upTo, key)
+	ml.mu.Unlock()
+	ml.cond.Broadcast()
+}
+
+func (ml *metaListing) finish(c *metaChunk) {
+	ml.mu.Lock()
+	c.done = true
+	ml.mu.Unlock()
+	ml.cond.Broadcast()
+}
+
+// wait returns once the listing has passed key or ended. The listing is
+// bounded by the store's deadline, so the wait is too.
+func (ml *metaListing) wait(key string) {
+	c := ml.chunkOf(key)
+	ml.mu.Lock()
+	defer ml.mu.Unlock()
+	for !c.done && c.upTo < key {
+		ml.cond.Wait()
+	}
+}
+
+// metaListingFor returns the listing with metadata that will answer a stat
+// of name, starting it on the second file stat'ed in the folder's current
+// listing, or nil: no fresh listing, a server that does not list metadata,
+// or the first file stat'ed.
+func (d *Dir) metaListingFor(name string) *metaListing {
+	if !d.fsys.opts.Store.ListsMetadata() {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.freshListingLocked()
+	if l == nil {
+		return nil
+	}
+	if l.metaList == nil {
+		if l.firstStat == "" || l.firstStat == name {
+			l.firstStat = name
+			return nil
+		}
+		l.sortNames()
+		l.metaList = newMetaListing(d.prefix, l.names)
+		go d.fsys.listMeta(l.metaList, d.prefix)
+	}
+	return l.metaList
+}
+
+// listMeta lists prefix with metadata, chunk by chunk, a few at a time,
+// filing each object's attributes in the metadata cache (unless this mount
+// learnt or changed more since).
+func (f *FS) listMeta(ml *metaListing, prefix string) {
+	sem := make(chan struct{}, metaParallel)
+	for _, c := range ml.chunks {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			defer ml.finish(c)
+			f.listChunk(ml, c, prefix)
+		}()
+	}
+}
+
+func (f *FS) listChunk(ml *metaListing, c *metaChunk, prefix string) {
+	sent := time.Now()
+	opts := store.ListOptions{Metadata: true, StartAfter: c.from}
+	err := f.opts.Store.List(context.Background(), prefix, opts, func(e store.Entry) error {
+		if c.to != "" && e.Key > c.to {
+			return errChunkDone // the next chunk's
+		}
+		if e.IsPrefix || strings.HasSuffix(e.Key, "/") {
+			return nil
+		}
+		if e.Attrs == nil && !f.opts.Store.ListsMetadata() {
+			return errNoMetadata // the server does not list them (RGW)
+		}
+		if e.Attrs != nil {
+			f.meta.putListed(e.Key, *e.Attrs, sent)
+		}
+		ml.passed(c, e.Key)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoMetadata) && !errors.Is(err, errChunkDone) {
+		// The stats waiting for it send their own HEADs.
+		f.log.Debug("listing with metadata failed", "prefix", prefix, "after", c.from, "err", err)
+	}
+}
+
+// objectAttrs returns the attributes of key, a file in d: known ones, else
+// from the folder's listing with metadata, else from a HEAD, starting the
+// HEADs of the files listed after it so that a program stat'ing a whole
+// folder gets them in parallel.
+func (d *Dir) objectAttrs(ctx context.Context, key string) (store.Attrs, error) {
+	m := d.fsys.meta
+	if h, ok := m.peek(key); ok {
+		return h, nil
+	}
+	p := d.Prefix()
+	if !strings.HasPrefix(key, p) || len(key) == len(p) {
+		return m.get(ctx, key)
+	}
+	name := key[len(p):]
+	if ml := d.metaListingFor(name); ml != nil {
+		ml.wait(key)
+		if h, ok := m.peek(key); ok {
+			return h, nil
+		}
+	}
+	if !d.fsys.opts.Store.ListsMetadata() {
+		d.metaAhead(ctx, name, false)
+	}
+	return m.get(ctx, key)
+}
