@@ -4,7 +4,8 @@
 // Design rules:
 //   - Directory contents come from listings (cached for MetaTTL); file
 //     attributes beyond size come from keyed HEADs, fetched lazily and in
-//     parallel (meta.go), since a listing cannot carry SSE-C metadata.
+//     parallel (meta.go), or from listings with metadata where the server
+//     gives them (MinIO, metalist.go).
 //   - File data is read through the block cache, pinned to the ETag seen at
 //     open; a change underneath surfaces as ESTALE, never as mixed bytes.
 //   - Every error becomes an errno in toErrno (errno.go) and nowhere else.

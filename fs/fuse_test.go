@@ -383,6 +383,7 @@ func TestABigFoldersMetadataIsListedInChunks(t *testing.T) {
 		m.Seed(fmt.Sprintf("big/f%05d", i), []byte("x"), map[string]string{"mtime": fmt.Sprint(1500000000 + i)}, ourMD5)
 	}
 	m.Seed("big/sub/deeper", []byte("y"), nil, ourMD5)
+	m.Seed("big/", nil, map[string]string{"mode": "16877"}, ourMD5) // the folder's marker: not a name
 	dir := testMount(t, m, "", time.Minute)
 	if got := len(names(t, filepath.Join(dir, "big"))); got != n+1 {
 		t.Fatalf("%d names, want %d", got, n+1)

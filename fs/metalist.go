@@ -37,7 +37,9 @@ type metaListing struct {
 }
 
 // metaChunk lists the keys after from up to and including to ("" for the
-// last chunk: the folder's end).
+// last chunk: the folder's end). A chunk holds metaChunkNames names, one
+// page, unless objects came since the folder was listed: then a chunk may
+// end before to, and the stats of the names it did not reach send HEADs.
 type metaChunk struct {
 	from, to string
 	// upTo is the key of the last object filed: every object of the chunk
@@ -49,7 +51,7 @@ type metaChunk struct {
 func newMetaListing(prefix string, names []string) *metaListing {
 	ml := &metaListing{}
 	ml.cond.L = &ml.mu
-	from := ""
+	from := prefix // after the folder's own marker object
 	for i := metaChunkNames; i < len(names); i += metaChunkNames {
 		to := prefix + names[i-1]
 		ml.chunks = append(ml.chunks, &metaChunk{from: from, to: to})
@@ -135,6 +137,11 @@ func (f *FS) listMeta(ml *metaListing, prefix string) {
 func (f *FS) listChunk(ml *metaListing, c *metaChunk, prefix string) {
 	sent := time.Now()
 	opts := store.ListOptions{Metadata: true, StartAfter: c.from}
+	if c.to != "" {
+		// One page: a listing that went on would ask for the next page
+		// before the first entry past c.to showed that it is not needed.
+		opts.Limit = metaChunkNames
+	}
 	err := f.opts.Store.List(context.Background(), prefix, opts, func(e store.Entry) error {
 		if c.to != "" && e.Key > c.to {
 			return errChunkDone // the next chunk's
