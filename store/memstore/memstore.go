@@ -168,14 +168,15 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions,
 	return nil
 }
 
+// ListsMetadata is true after SetListMeta(true), as on MinIO.
 func (s *Store) ListsMetadata() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.listMeta
 }
 
-// SetListMeta makes listings asked for metadata carry each object's metadata, as MinIO's do
-// when asked.
+// SetListMeta makes listings asked for metadata carry each object's
+// metadata, as MinIO's do.
 func (s *Store) SetListMeta(v bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
