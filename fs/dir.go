@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,9 +61,11 @@ type listing struct {
 	// listsAhead, folders' listings started.
 	filesAhead, listsAhead int
 	// firstStat is the first file stat'ed; metaList, the listing with
-	// metadata that the second one started (metalist.go).
+	// metadata that the second one started; stats counts the files
+	// stat'ed (metalist.go).
 	firstStat string
 	metaList  *metaListing
+	stats     atomic.Int32
 }
 
 // sortNames sorts the listing's names if a change dropped them: a program
@@ -225,7 +228,8 @@ func (d *Dir) listing(ctx context.Context) (*listing, error) {
 	l := d.fsys.takeAhead(ctx, prefix)
 	if l == nil || time.Since(l.at) >= d.fsys.opts.MetaTTL {
 		l = &listing{at: time.Now(), entries: map[string]child{}}
-		err = d.fsys.opts.Store.List(ctx, prefix, store.ListOptions{}, func(e store.Entry) error {
+		opts := store.ListOptions{Metadata: d.fsys.listMetadata()}
+		err = d.fsys.opts.Store.List(ctx, prefix, opts, func(e store.Entry) error {
 			d.fsys.addEntry(l, prefix, e, l.at)
 			return nil
 		})
@@ -352,10 +356,15 @@ func (d *Dir) view(ctx context.Context) (map[string]child, []string, error) {
 	d.mu.Lock()
 	prefix := d.prefix
 	entries := make(map[string]child, len(l.entries))
+	files := false
 	for n, c := range l.entries {
 		entries[n] = c
+		files = files || !c.isDir
 	}
 	d.mu.Unlock()
+	if files {
+		d.fsys.walked.Store(l)
+	}
 	if d.fsys.stage != nil {
 		for k := range d.fsys.stage.Leaving(prefix) {
 			if rest := k[len(prefix):]; !strings.Contains(rest, "/") {

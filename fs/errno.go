@@ -37,8 +37,9 @@ func toErrno(err error) syscall.Errno {
 // calling thread interrupts its FUSE request (Go programs get such signals
 // all the time), and a close or rename that gives up half-done is worse
 // than one that finishes: the store's own deadlines still bound it.
-// Lookups and stats are detached too: programs do not retry a stat, nor
-// the lookup inside an rmdir, that fails with EINTR (the soak's rmdir did),
-// and a fatal signal still ends the caller at once (the kernel's wait for
-// the answer is killable).
+// Lookups, stats, opens and reads are detached too: programs do not retry
+// a stat, nor the lookup inside an rmdir, that fails with EINTR (the
+// soak's rmdir did), and few C programs retry an open or a read; a fatal
+// signal still ends the caller at once (the kernel's wait for the answer
+// is killable). Every call of the filesystem runs detached.
 func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

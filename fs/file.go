@@ -167,7 +167,10 @@ type handle struct {
 
 const writeFlags = syscall.O_WRONLY | syscall.O_RDWR | syscall.O_TRUNC | syscall.O_APPEND
 
+// Open, like every call, runs detached from the caller's interrupts
+// (errno.go).
 func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	ctx = detach(ctx)
 	writer := flags&writeFlags != 0
 	if writer && f.fsys.stage == nil {
 		return nil, 0, syscall.EROFS
@@ -182,7 +185,7 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 		switch {
 		case errors.Is(err, store.ErrOtherKey):
 			f.fsys.warnOnce(key, "object is encrypted with another key; open refused")
-		case !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil:
+		case !errors.Is(err, store.ErrNotFound):
 			// The server could not be asked (its answer proves the key
 			// before a read): the reason belongs in the log, as a
 			// failed read's does.
@@ -272,6 +275,7 @@ func (f *File) ensureEntry(ctx context.Context, writer bool) (*stage.Entry, sysc
 }
 
 func (f *File) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	ctx = detach(ctx)
 	h, ok := fh.(*handle)
 	if !ok {
 		return nil, syscall.EBADF

@@ -69,6 +69,10 @@ type FS struct {
 	// stage's uploads and deletes included (Store); listings made ahead
 	// are used only if none came after them.
 	changes atomic.Uint64
+	// walked is the last listing a program read (readdir) that holds
+	// files: whether they were stat'ed decides how folders are listed
+	// (metalist.go).
+	walked atomic.Pointer[listing]
 
 	warnMu sync.Mutex
 	warned map[string]bool // keys already warned about; guarded by warnMu

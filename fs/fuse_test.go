@@ -325,49 +325,65 @@ func TestReadingAFolderFileByFileFetchesEachObjectOnce(t *testing.T) {
 	}
 }
 
-// A server that lists metadata (MinIO): readdir lists plainly, the first
-// file stat'ed costs its own HEAD, the second starts one listing with
-// metadata that answers every other stat of the folder.
-func TestListingWithMetadataSavesTheHeadsButOpenStillProvesTheKey(t *testing.T) {
+// A server that lists metadata (MinIO): folders are listed with metadata
+// while the files listed are stat'ed (ls -l, rsync), plainly once a folder
+// was read without (find); a folder listed plainly whose files are stat'ed
+// after all costs one HEAD and one listing with metadata.
+func TestFoldersAreListedWithMetadataWhileTheirFilesAreStated(t *testing.T) {
 	m := memstore.New(ourMD5)
 	m.SetListMeta(true)
-	for i := range 20 {
-		m.Seed(fmt.Sprintf("f%02d", i), []byte(fmt.Sprint("data ", i)), map[string]string{"mtime": fmt.Sprint(1500000000+i, ".25")}, ourMD5)
+	for _, d := range []string{"a", "x/b", "y/c"} {
+		for i := range 20 {
+			m.Seed(fmt.Sprintf("%s/f%02d", d, i), []byte(fmt.Sprint("data ", i)), map[string]string{"mtime": fmt.Sprint(1500000000+i, ".25")}, ourMD5)
+		}
 	}
-	m.Seed("plain", []byte("not encrypted"), nil, "")
-	m.Seed("theirs", []byte("secret"), nil, otherMD5)
+	m.Seed("a/plain", []byte("not encrypted"), nil, "")
+	m.Seed("a/theirs", []byte("secret"), nil, otherMD5)
 	dir := testMount(t, m, "", time.Minute)
-	names(t, dir)
-	count := func(op string) (n int) {
+	calls := func(op, prefix string) (n int) {
 		for _, c := range m.Calls() {
-			if c.Op == op {
+			if c.Op == op && strings.HasPrefix(c.Key, prefix) {
 				n++
 			}
 		}
 		return n
 	}
-	if n := count("list+meta"); n != 0 {
-		t.Fatalf("readdir asked for metadata (%d listings): find and ls need none", n)
-	}
-	for i := range 20 {
-		st, err := os.Stat(filepath.Join(dir, fmt.Sprintf("f%02d", i)))
-		if err != nil {
-			t.Fatal(err)
+	statAll := func(d string) {
+		t.Helper()
+		for i := range 20 {
+			st, err := os.Stat(filepath.Join(dir, d, fmt.Sprintf("f%02d", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := time.Unix(int64(1500000000+i), 25e7); !st.ModTime().Equal(want) {
+				t.Errorf("%s/f%02d: mtime %v, want %v", d, i, st.ModTime(), want)
+			}
 		}
-		if want := time.Unix(int64(1500000000+i), 25e7); !st.ModTime().Equal(want) {
-			t.Errorf("f%02d: mtime %v, want %v", i, st.ModTime(), want)
-		}
 	}
-	if heads, lists := count("head"), count("list+meta"); heads != 1 || lists != 1 {
-		t.Fatalf("stat of 20 files: %d HEADs and %d listings with metadata, want 1 and 1", heads, lists)
+	names(t, filepath.Join(dir, "a"))
+	statAll("a") // ls -l
+	if heads, lists := calls("head", "a/f"), calls("list+meta", "a/"); heads != 0 || lists != 1 {
+		t.Fatalf("ls -l of a fresh mount's folder: %d HEADs, %d listings with metadata; want 0 and 1", heads, lists)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "f07")); err != nil || string(b) != "data 7" {
+	names(t, filepath.Join(dir, "x", "b")) // listed as a was: with metadata
+	if n := calls("list+meta", "x/b/"); n != 1 {
+		t.Fatalf("x/b: %d listings with metadata after a folder whose files were stat'ed, want 1", n)
+	}
+	names(t, filepath.Join(dir, "y", "c")) // after x/b, read without a stat (find)
+	if n := calls("list+meta", "y/c/"); n != 0 {
+		t.Fatalf("y/c: %d listings with metadata after a folder read without stats, want 0", n)
+	}
+	statAll("y/c")
+	if heads, lists := calls("head", "y/c/f"), calls("list+meta", "y/c/"); heads != 1 || lists != 1 {
+		t.Fatalf("stat of 20 files listed plainly: %d HEADs and %d listings with metadata, want 1 and 1", heads, lists)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "a", "f07")); err != nil || string(b) != "data 7" {
 		t.Fatalf("f07: %q %v", b, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "plain")); err != nil || string(b) != "not encrypted" {
+	if b, err := os.ReadFile(filepath.Join(dir, "a", "plain")); err != nil || string(b) != "not encrypted" {
 		t.Fatalf("plain: %q %v", b, err)
 	}
-	if _, err := os.ReadFile(filepath.Join(dir, "theirs")); !errors.Is(err, syscall.EACCES) {
+	if _, err := os.ReadFile(filepath.Join(dir, "a", "theirs")); !errors.Is(err, syscall.EACCES) {
 		t.Fatalf("theirs: %v, want EACCES (the listing cannot tell whose key)", err)
 	}
 }
@@ -384,7 +400,9 @@ func TestABigFoldersMetadataIsListedInChunks(t *testing.T) {
 	}
 	m.Seed("big/sub/deeper", []byte("y"), nil, ourMD5)
 	m.Seed("big/", nil, map[string]string{"mode": "16877"}, ourMD5) // the folder's marker: not a name
+	m.Seed("other/f", []byte("z"), nil, ourMD5)
 	dir := testMount(t, m, "", time.Minute)
+	names(t, filepath.Join(dir, "other")) // read without a stat: big is listed plainly
 	if got := len(names(t, filepath.Join(dir, "big"))); got != n+1 {
 		t.Fatalf("%d names, want %d", got, n+1)
 	}
@@ -409,7 +427,7 @@ func TestABigFoldersMetadataIsListedInChunks(t *testing.T) {
 		switch {
 		case c.Op == "head" && strings.HasPrefix(c.Key, "big/f"):
 			heads++
-		case c.Op == "list+meta":
+		case c.Op == "list+meta" && c.Key == "big/":
 			lists++
 		}
 	}

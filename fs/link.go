@@ -46,6 +46,7 @@ var (
 const linkMode = syscall.S_IFLNK | 0o777
 
 func (l *Link) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	ctx = detach(ctx) // as every other call (errno.go)
 	key := l.Key()
 	a, err := l.fsys.meta.get(ctx, key)
 	if err != nil {

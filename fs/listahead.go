@@ -75,7 +75,8 @@ func (f *FS) listAhead(ctx context.Context, prefixes []string) {
 			n := 0
 			// One page: a full one may have more behind it, and the
 			// folder is listed whole when (if) it is asked for.
-			err := f.opts.Store.List(ctx, p, store.ListOptions{Limit: listAheadMax}, func(e store.Entry) error {
+			opts := store.ListOptions{Limit: listAheadMax, Metadata: f.listMetadata()}
+			err := f.opts.Store.List(ctx, p, opts, func(e store.Entry) error {
 				n++
 				f.addEntry(l, p, e, l.at)
 				return nil

@@ -13,14 +13,17 @@ import (
 
 // Listings with metadata. MinIO lists each object's attributes when asked,
 // one request per 1,000 objects instead of a HEAD per file, but such a
-// listing costs it about twice a plain one. Readdir and lookups list
-// plainly (`find` and `ls` never need attributes); the first stat of a
-// file in a folder costs its own HEAD (`cat dir/file` needs no more); from
-// the second stat on, the folder is listed once more with metadata, and a
-// stat waits until that listing has passed its file (`ls -l`, rsync and
-// `cp -r` stat the files in the order the listing gives them). The names
-// are known by then, so a big folder is listed in chunks of a page each,
-// a few at a time, rather than page after page.
+// listing costs it about twice a plain one, and `find`, `ls` and lookups
+// need no attributes. So a folder is listed with metadata while the
+// programs that walk this mount stat the files they list (`ls -l`, rsync,
+// `cp -r`: the last folder read that holds files had some stat'ed, or none
+// was read yet), and plainly once one did not (`find`): listForMeta. A
+// folder listed plainly whose files are stat'ed after all is listed again
+// with metadata: the first stat of a file sends its own HEAD (`cat
+// dir/file` needs no more); the second starts the listing, and each stat
+// waits until it has passed its file. The names are known by then, so a
+// big folder is listed in chunks of a page each, a few at a time, rather
+// than page after page.
 const (
 	metaChunkNames = 1000 // names per chunk: one page
 	metaParallel   = 4    // chunks listed at once
@@ -91,6 +94,15 @@ func (ml *metaListing) wait(key string) {
 	for !c.done && c.upTo < key {
 		ml.cond.Wait()
 	}
+}
+
+// listMetadata says whether a listing should ask for metadata (above).
+func (f *FS) listMetadata() bool {
+	if !f.opts.Store.ListsMetadata() {
+		return false
+	}
+	l := f.walked.Load()
+	return l == nil || l.stats.Load() > 0
 }
 
 // metaListingFor returns the listing with metadata that will answer a stat
@@ -169,6 +181,9 @@ func (f *FS) listChunk(ml *metaListing, c *metaChunk, prefix string) {
 // HEADs of the files listed after it so that a program stat'ing a whole
 // folder gets them in parallel.
 func (d *Dir) objectAttrs(ctx context.Context, key string) (store.Attrs, error) {
+	if l := d.freshListing(); l != nil {
+		l.stats.Add(1) // this mount's programs stat what they list
+	}
 	m := d.fsys.meta
 	if h, ok := m.peek(key); ok {
 		return h, nil
