@@ -178,9 +178,14 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 // emptyDir reports whether nothing but its own marker is under prefix.
+// The old objects of files renamed out of it are uploaded away first.
 func (f *FS) emptyDir(ctx context.Context, prefix string) (bool, error) {
 	if len(f.stage.Under(prefix)) > 0 {
 		return false, nil
+	}
+	if err := f.settleLeaving(ctx, prefix); err != nil {
+		f.log.Error("files renamed out of the folder could not be uploaded; their old names keep it", "prefix", prefix, "err", err)
+		return false, err
 	}
 	empty := true
 	err := f.opts.Store.List(ctx, prefix, store.ListOptions{Recursive: true, Limit: 2}, func(e store.Entry) error {
@@ -285,6 +290,12 @@ func (d *Dir) renameDir(ctx context.Context, sub *Dir, name string, nd *Dir, new
 		return toErrno(err)
 	} else if !empty {
 		return syscall.ENOTEMPTY
+	}
+	// Files renamed out of the folder still read from their old objects
+	// in it, which the copies below would carry along and then delete.
+	if err := d.fsys.settleLeaving(ctx, src); err != nil {
+		d.fsys.log.Error("folder rename: files renamed out of it could not be uploaded", "prefix", src, "err", err)
+		return toErrno(err)
 	}
 	pending := map[string]*stage.Entry{}
 	for _, e := range d.fsys.stage.Under(src) {

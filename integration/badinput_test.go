@@ -351,17 +351,21 @@ func TestSIGTERMWithALargeFileOpenUploadsItWhole(t *testing.T) {
 		if _, err := f.Write(head); err != nil {
 			t.Fatal(err)
 		}
-		// Its multipart upload is under way, and nothing is visible yet.
+		// Its multipart upload is under way (created in the background
+		// once the file passed 16 MiB), and nothing is visible yet.
 		raw := s.rawClient(t)
-		n := 0
-		for u := range raw.ListIncompleteUploads(context.Background(), b, "big.bin", false) {
-			if u.Err != nil {
-				t.Fatal(u.Err)
+		eventually(t, "the multipart upload of big.bin under way", func() bool {
+			n := 0
+			for u := range raw.ListIncompleteUploads(context.Background(), b, "big.bin", false) {
+				if u.Err != nil {
+					t.Fatal(u.Err)
+				}
+				n++
 			}
-			n++
-		}
-		if keys := s.keys(t, b); n != 1 || len(keys) != 0 {
-			t.Fatalf("before SIGTERM: %d uploads under way, objects %v", n, keys)
+			return n == 1
+		})
+		if keys := s.keys(t, b); len(keys) != 0 {
+			t.Fatalf("before SIGTERM: objects %v", keys)
 		}
 		if err := syscall.Kill(m.pid, syscall.SIGTERM); err != nil {
 			t.Fatal(err)

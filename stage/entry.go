@@ -307,17 +307,26 @@ func (e *Entry) readAtLocked(ctx context.Context, p []byte, off int64) (int, err
 
 // Truncate sets the size. Bytes past the new end are forgotten: a later
 // extension reads zeros there, not the old bytes.
-func (e *Entry) Truncate(ctx context.Context, size int64) error {
-	err := e.truncate(ctx, size)
+func (e *Entry) Truncate(ctx context.Context, size int64) error { return e.resize(ctx, size, false) }
+
+// Extend grows the file to size with zeros if it is shorter (fallocate(2)
+// without FALLOC_FL_KEEP_SIZE), in one step with respect to writes.
+func (e *Entry) Extend(ctx context.Context, size int64) error { return e.resize(ctx, size, true) }
+
+func (e *Entry) resize(ctx context.Context, size int64, growOnly bool) error {
+	err := e.truncate(ctx, size, growOnly)
 	if e.afterOwnUpload(err) {
-		err = e.truncate(ctx, size)
+		err = e.truncate(ctx, size, growOnly)
 	}
 	return err
 }
 
-func (e *Entry) truncate(ctx context.Context, size int64) error {
+func (e *Entry) truncate(ctx context.Context, size int64, growOnly bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if growOnly && size <= e.size {
+		return nil
+	}
 	e.lowSince = min(e.lowSince, size)
 	if size < e.freedBelow {
 		return errDropped

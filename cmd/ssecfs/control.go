@@ -18,11 +18,12 @@ import (
 )
 
 // The daemon listens on a unix socket, private to the user, for
-// `ssecfs status` and `ssecfs umount`. Its name derives from the
+// `ssecfs status`, `ssecfs sync` and `ssecfs umount`. Its name derives from the
 // mountpoint, so both commands find it from the path alone.
 
 type request struct {
-	Op string `json:"op"` // "status" or "unmount"
+	Op   string `json:"op"`             // "status", "sync" or "unmount"
+	Path string `json:"path,omitempty"` // sync: a path relative to the mountpoint
 }
 
 type pendingFile struct {
@@ -38,6 +39,10 @@ type reply struct {
 	Pending    []pendingFile `json:"pending"`
 	OK         bool          `json:"ok"`
 	Error      string        `json:"error,omitempty"`
+	// Synced and SyncedBytes: what a sync uploaded; Pending then lists
+	// what it could not.
+	Synced      int   `json:"synced,omitempty"`
+	SyncedBytes int64 `json:"synced_bytes,omitempty"`
 }
 
 func runtimeDir() string {
@@ -65,7 +70,8 @@ type controlServer struct {
 	l        net.Listener
 	path     string
 	status   func() reply
-	unmount  func() error // asks the kernel to unmount; fails when busy
+	sync     func(path string) reply // uploads what waits under path now
+	unmount  func() error            // asks the kernel to unmount; fails when busy
 	finished chan struct{}
 	final    reply // set before finished is closed
 	log      *slog.Logger
@@ -113,6 +119,8 @@ func (c *controlServer) handle(conn net.Conn) {
 	switch req.Op {
 	case "status":
 		enc.Encode(c.status())
+	case "sync":
+		enc.Encode(c.sync(req.Path))
 	case "unmount":
 		if err := c.unmount(); err != nil {
 			r := c.status()
@@ -150,6 +158,10 @@ func (c *controlServer) close() {
 // ask sends one request to the daemon of mountpoint. wait bounds the wait
 // for the answer (0: none, for an unmount that drains the journal).
 func ask(mountpoint, op string, wait time.Duration) (reply, error) {
+	return send(mountpoint, request{Op: op}, wait)
+}
+
+func send(mountpoint string, req request, wait time.Duration) (reply, error) {
 	conn, err := net.Dial("unix", socketPath(mountpoint))
 	if err != nil {
 		return reply{}, err
@@ -158,7 +170,7 @@ func ask(mountpoint, op string, wait time.Duration) (reply, error) {
 	if wait > 0 {
 		conn.SetDeadline(time.Now().Add(wait))
 	}
-	if err := json.NewEncoder(conn).Encode(request{Op: op}); err != nil {
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return reply{}, err
 	}
 	var r reply

@@ -16,6 +16,7 @@ Usage:
   ssecfs mount [options] BUCKET[/PREFIX] MOUNTPOINT   mount (see ssecfs mount --help)
   ssecfs umount [-z] MOUNTPOINT                       upload what waits, then unmount
   ssecfs status MOUNTPOINT                            list files waiting for upload
+  ssecfs sync MOUNTPOINT [PATH]                       upload what waits now, without unmounting
   ssecfs key create | check                           make a key in Barbican; test a key
   ssecfs uploads [--abort] BUCKET[/PREFIX]            list or abort incomplete multipart uploads
   ssecfs version                                      print the version
@@ -45,6 +46,8 @@ func main() {
 		code = runUmount(args)
 	case "status":
 		code = runStatus(args)
+	case "sync":
+		code = runSync(args)
 	case "key":
 		code = runKey(args)
 	case "uploads":

@@ -387,6 +387,16 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 		return r
 	}
 	ctl.status = status
+	ctl.sync = func(rel string) reply {
+		r := syncUnder(mgr, c.prefix, rel)
+		r.Mountpoint, r.Target, r.Journal = c.mountpoint, c.bucket+"/"+c.prefix, journal
+		if n := len(r.Pending); n > 0 {
+			log.Error("sync: files could not be uploaded", "path", rel, "failed", n)
+		} else {
+			log.Info("sync: uploaded", "path", rel, "files", r.Synced, "bytes", r.SyncedBytes)
+		}
+		return r
+	}
 	ctl.unmount = srv.Unmount
 	go ctl.serve()
 	// Signals are handled before the mount is reported ready: a SIGHUP or

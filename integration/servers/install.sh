@@ -30,6 +30,9 @@ PACKAGES=(
 	awscli rclone s3fs
 	# TLS material, readiness probes (curl --aws-sigv4), process tools.
 	openssl curl ca-certificates procps util-linux psmisc passwd rsync
+	# The compatibility suite: backup and file tools run on the mount as
+	# their users run them (integration/tools_test.go, docs/TOOLS.md).
+	restic borgbackup duplicity git sqlite3 tar
 )
 
 # Keystone and Barbican for openstack.sh, served by waitress (no apache or
