@@ -90,7 +90,7 @@ func TestSyncReportsWhatCouldNotBeUploaded(t *testing.T) {
 		b := s.bucket(t)
 		m := s.mount(t, b, "--write-back", "1h")
 		writeFiles(t, m.dir, "report.txt")
-		s.aws(t, "s3", "rb", "s3://"+b) // empty: nothing was uploaded
+		s.aws(t, "s3api", "delete-bucket", "--bucket", b) // empty: nothing was uploaded
 		out, code := syncCmd(t, m.dir)
 		if code != 1 || !strings.Contains(out, "report.txt") || !strings.Contains(out, "could not be uploaded") {
 			t.Fatalf("ssecfs sync without the bucket: exit %d: %s", code, out)

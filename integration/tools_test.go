@@ -173,18 +173,20 @@ func treeSums(t *testing.T, root string) map[string]string {
 		if rel == "." {
 			return nil
 		}
+		// lstat, not the entry's type from readdir: the mount reports
+		// symlinks as files there until they are stat'ed (SEMANTICS.md).
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
 		switch {
-		case d.Type()&fs.ModeSymlink != 0:
+		case info.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			out[rel] = "link " + target
 			return err
-		case d.IsDir():
+		case info.IsDir():
 			out[rel] = "dir"
 		default:
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
 			h, err := fileSum(t, p)
 			out[rel] = fmt.Sprintf("%s %o", hex.EncodeToString(h[:]), info.Mode().Perm())
 			return err
