@@ -235,3 +235,29 @@ func TestMmapChild(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A listing does not say which objects are symlinks (RGW and AWS list no
+// metadata): readdir reports a symlink as a regular file until it is
+// stat'ed, and lstat(2), which rsync, tar, cp, restic, borg and duplicity
+// call for every entry, reports the link. Programs that trust the type of
+// a directory entry alone (find -type, Go's WalkDir, Python's scandir)
+// see a file.
+func TestReaddirReportsASymlinkAsAFileUntilItIsStated(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Seed("ln", []byte("target"), map[string]string{"mode": "41471"}, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("readdir: %v %v", ents, err)
+	}
+	if typ := ents[0].Type(); typ != 0 {
+		t.Fatalf("readdir reports type %v, want a regular file (the listing does not know)", typ)
+	}
+	st, err := os.Lstat(filepath.Join(dir, "ln"))
+	if err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("lstat: %v %v, want a symlink", st, err)
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "ln")); err != nil || target != "target" {
+		t.Fatalf("readlink: %q %v", target, err)
+	}
+}
