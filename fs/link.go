@@ -45,12 +45,22 @@ var (
 // linkMode is S_IFLNK|0777 as s3fs writes it in x-amz-meta-mode.
 const linkMode = syscall.S_IFLNK | 0o777
 
+// maxTarget is the longest symlink target Linux takes (PATH_MAX less its
+// NUL): readlink(2) cannot return more. A "symlink" object of any other
+// size was not written by a symlink call, and anyone who can write to the
+// bucket could plant one of gigabytes for the daemon to read into memory.
+const maxTarget = 4095
+
 func (l *Link) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	ctx = detach(ctx) // as every other call (errno.go)
 	key := l.Key()
 	a, err := l.fsys.meta.get(ctx, key)
 	if err != nil {
 		return nil, toErrno(err)
+	}
+	if a.Size > maxTarget || a.Size < 1 {
+		l.fsys.warnOnce(key, "symlink object refused: its target would be longer than 4095 bytes or empty", "size", a.Size)
+		return nil, syscall.EIO
 	}
 	buf := make([]byte, a.Size)
 	if _, err := l.fsys.opts.Store.ReadRange(ctx, key, store.Range{IfMatch: a.ETag, Plaintext: a.Encryption == store.EncPlain}, buf); err != nil {

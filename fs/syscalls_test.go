@@ -261,3 +261,24 @@ func TestReaddirReportsASymlinkAsAFileUntilItIsStated(t *testing.T) {
 		t.Fatalf("readlink: %q %v", target, err)
 	}
 }
+
+// A "symlink" object longer than a target can be (PATH_MAX) is refused
+// with EIO and a log line, without reading it: anyone who can write to
+// the bucket could plant one of gigabytes.
+func TestAnOversizedSymlinkObjectIsRefusedUnread(t *testing.T) {
+	m := memstore.New(ourMD5)
+	m.Seed("huge", bytes.Repeat([]byte("x"), 1<<20), map[string]string{"mode": "41471"}, ourMD5)
+	m.Seed("fine", []byte("target"), map[string]string{"mode": "41471"}, ourMD5)
+	dir := testMount(t, m, "", time.Minute)
+	if _, err := os.Readlink(filepath.Join(dir, "huge")); !errors.Is(err, unix.EIO) {
+		t.Fatalf("readlink of a 1 MiB symlink object: %v, want EIO", err)
+	}
+	for _, c := range m.Calls() {
+		if c.Op == "read" && c.Key == "huge" {
+			t.Fatal("the oversized symlink object was read")
+		}
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "fine")); err != nil || target != "target" {
+		t.Fatalf("readlink of a good link: %q %v", target, err)
+	}
+}
