@@ -19,6 +19,7 @@ type fileAttrs struct {
 	gid     uint32
 	owned   bool // uid/gid came from metadata
 	symlink bool // mode says S_IFLNK (s3fs's symlinks)
+	plain   bool // stored without SSE-C: metadata not trusted, read-only (plain.go)
 }
 
 // parseMtime reads x-amz-meta-mtime as rclone and s3fs write it: decimal
@@ -89,6 +90,9 @@ func setTimes(out *fuse.Attr, t time.Time) {
 
 func (f *FS) fillFile(out *fuse.Attr, a fileAttrs) {
 	out.Mode = syscall.S_IFREG | a.mode
+	if a.plain {
+		out.Mode = syscall.S_IFREG | 0o444
+	}
 	out.Size = uint64(a.size)
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = 4096

@@ -130,7 +130,7 @@ func (d *Dir) fill(ctx context.Context, out *fuse.Attr) syscall.Errno {
 		switch {
 		case err == nil:
 			a.mtime = h.LastModified
-			applyMeta(&a, h.Meta)
+			d.fsys.applyAttrs(&a, prefix, h)
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrOtherKey), errors.Is(err, store.ErrAccessDenied):
 		default:
 			return toErrno(err)
@@ -362,6 +362,13 @@ func (d *Dir) view(ctx context.Context) (map[string]child, []string, error) {
 		files = files || !c.isDir
 	}
 	d.mu.Unlock()
+	if d.fsys.opts.RefusePlaintext {
+		for n, c := range entries {
+			if !c.isDir && d.fsys.hiddenPlain(prefix+n) {
+				delete(entries, n)
+			}
+		}
+	}
 	if files {
 		d.fsys.walked.Store(l)
 	}
@@ -515,7 +522,7 @@ func (d *Dir) filesAhead(ctx context.Context, name string) {
 	for _, k := range keys {
 		go func() {
 			a, err := d.objectAttrs(ctx, k)
-			if err != nil || a.Size > smallFile || a.Size == 0 {
+			if err != nil || a.Size > smallFile || a.Size == 0 || d.fsys.refused(a) {
 				return
 			}
 			d.fsys.filesSem <- struct{}{}

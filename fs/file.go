@@ -133,9 +133,12 @@ func (f *File) fill(ctx context.Context, out *fuse.Attr) (fileAttrs, syscall.Err
 	key := f.key
 	f.mu.Unlock()
 	switch {
+	case err == nil && f.fsys.refused(h):
+		f.fsys.noticePlain(key)
+		return a, syscall.ENOENT // hidden (plain.go)
 	case err == nil:
 		a.size, a.mtime = h.Size, h.LastModified
-		applyMeta(&a, h.Meta)
+		f.fsys.applyAttrs(&a, key, h)
 	case errors.Is(err, store.ErrOtherKey) || errors.Is(err, store.ErrAccessDenied):
 		// Shown from the listing; opening it gives EACCES.
 		f.fsys.warnOnce(key, "object is encrypted with another key or not readable; it shows but cannot be opened", "err", err)
@@ -193,8 +196,12 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 		}
 		return nil, 0, toErrno(err)
 	}
+	if f.fsys.refused(h) {
+		f.fsys.noticePlain(key)
+		return nil, 0, plainErrno
+	}
 	a := defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
-	applyMeta(&a, h.Meta)
+	f.fsys.applyAttrs(&a, key, h)
 	etag := h.ETag
 	fh := &handle{r: f.fsys.opts.Cache.NewReader(key, etag, h.Size, f.fsys.opts.ReadAhead, f.fsys.fetcher(key, h)), etag: etag, attrs: a}
 	f.mu.Lock()
@@ -264,8 +271,12 @@ func (f *File) ensureEntry(ctx context.Context, writer bool) (*stage.Entry, sysc
 		}
 		return nil, toErrno(err)
 	}
+	if f.fsys.refused(h) {
+		f.fsys.noticePlain(key)
+		return nil, plainErrno
+	}
 	a := defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
-	applyMeta(&a, h.Meta)
+	f.fsys.applyAttrs(&a, key, h)
 	base := &stage.Base{Key: key, ETag: h.ETag, Size: h.Size, Plain: h.Encryption == store.EncPlain}
 	e, err := f.fsys.stage.OpenFile(key, base, stage.Attrs{Mtime: a.mtime, Mode: a.mode, UID: a.uid, GID: a.gid}, writer)
 	if err != nil {

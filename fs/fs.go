@@ -51,6 +51,9 @@ type Options struct {
 	// MaxRenameObjects bounds a folder rename, which copies every object:
 	// past it, rename answers EXDEV and mv copies file by file instead.
 	MaxRenameObjects int
+	// RefusePlaintext hides objects stored without SSE-C once they are
+	// known as such, and refuses to open them (plain.go).
+	RefusePlaintext bool
 }
 
 // FS is the filesystem of one mount.
@@ -76,6 +79,8 @@ type FS struct {
 
 	warnMu sync.Mutex
 	warned map[string]bool // keys already warned about; guarded by warnMu
+	// plainSeen counts the plaintext objects met (plain.go).
+	plainSeen atomic.Int64
 }
 
 // New builds the filesystem. Nothing is sent until the kernel asks.

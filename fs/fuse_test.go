@@ -44,6 +44,14 @@ func (s *syncBuffer) String() string {
 // the folder. The mount goes away with the test.
 func testMount(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration) string {
 	t.Helper()
+	dir, _ := testMountFS(t, m, prefix, ttl)
+	return dir
+}
+
+// testMountFS is testMount with options changed by each of opts, and the
+// filesystem.
+func testMountFS(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration, opts ...func(*Options)) (string, *FS) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("in-process FUSE tests mount directly and need root")
 	}
@@ -52,10 +60,14 @@ func testMount(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	f := New(Options{
+	o := Options{
 		Store: m, Cache: c, Prefix: prefix, MetaTTL: ttl, ReadAhead: 16 << 10,
 		Log: slog.New(slog.NewTextHandler(&logs, nil)),
-	})
+	}
+	for _, change := range opts {
+		change(&o)
+	}
+	f := New(o)
 	dir := t.TempDir()
 	srv, err := f.Mount(dir, MountOptions{FsName: "ssecfs:test"})
 	if err != nil {
@@ -70,7 +82,7 @@ func testMount(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration
 			t.Logf("filesystem log:\n%s", logs.String())
 		}
 	})
-	return dir
+	return dir, f
 }
 
 func names(t *testing.T, dir string) []string {

@@ -58,6 +58,11 @@ func (l *Link) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	if err != nil {
 		return nil, toErrno(err)
 	}
+	if a.Encryption == store.EncPlain {
+		// Not a link: no key holder wrote its metadata (plain.go).
+		l.fsys.noticePlain(key)
+		return nil, plainErrno
+	}
 	if a.Size > maxTarget || a.Size < 1 {
 		l.fsys.warnOnce(key, "symlink object refused: its target would be longer than 4095 bytes or empty", "size", a.Size)
 		return nil, syscall.EIO
@@ -75,7 +80,7 @@ func (l *Link) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.Attr
 		return toErrno(err)
 	}
 	fa := fileAttrs{size: a.Size, mtime: a.LastModified, mode: 0o777}
-	applyMeta(&fa, a.Meta)
+	l.fsys.applyAttrs(&fa, l.Key(), a)
 	l.fsys.fillFile(&out.Attr, fa)
 	out.Mode = syscall.S_IFLNK | 0o777
 	return 0
@@ -99,7 +104,7 @@ func (l *Link) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 		return errno
 	}
 	fa := fileAttrs{mtime: a.LastModified}
-	applyMeta(&fa, a.Meta)
+	l.fsys.applyAttrs(&fa, key, a)
 	uid, gid := fa.uid, fa.gid
 	if !fa.owned {
 		uid, gid = caller(ctx)

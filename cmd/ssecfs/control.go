@@ -43,6 +43,8 @@ type reply struct {
 	// what it could not.
 	Synced      int   `json:"synced,omitempty"`
 	SyncedBytes int64 `json:"synced_bytes,omitempty"`
+	// Plaintext counts the objects stored without SSE-C the mount met.
+	Plaintext int64 `json:"plaintext_objects,omitempty"`
 }
 
 func runtimeDir() string {
@@ -220,6 +222,9 @@ func printStatus(r reply) {
 		}
 	}
 	fmt.Printf("%d files waiting for upload, %d failed\n", len(r.Pending), failed)
+	if r.Plaintext > 0 {
+		fmt.Printf("%d objects stored without SSE-C met (anyone with write access to the bucket can make those; see the log)\n", r.Plaintext)
+	}
 	for _, p := range r.Pending {
 		line := fmt.Sprintf("  %s  %d bytes", p.Key, p.Size)
 		if p.Failed != "" {

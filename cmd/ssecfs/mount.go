@@ -32,12 +32,13 @@ type mountConfig struct {
 	keySource
 	noKeyCheck bool
 
-	foreground bool
-	readOnly   bool
-	nonEmpty   bool
-	uid, gid   int
-	allowOther bool
-	ownerMeta  bool
+	foreground  bool
+	readOnly    bool
+	nonEmpty    bool
+	uid, gid    int
+	allowOther  bool
+	ownerMeta   bool
+	refusePlain bool
 
 	cacheSize, blockSize, readAhead int64
 	diskCacheSize                   int64
@@ -91,6 +92,7 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.IntVar(&c.gid, "gid", c.gid, "group shown for files")
 	f.BoolVar(&c.allowOther, "allow-other", false, "let other users access the mount (non-root needs user_allow_other in /etc/fuse.conf)")
 	f.BoolVar(&c.ownerMeta, "owner-from-metadata", false, "show the uid/gid stored in object metadata (x-amz-meta-uid/gid) as the owner")
+	f.BoolVar(&c.refusePlain, "refuse-plaintext", false, "hide objects stored without SSE-C (once a HEAD shows them) and refuse to open them; by default they show as read-only files")
 	// Defaults sized for a daemon of at most ~300 MiB: the cache, the
 	// read-ahead blocks in flight, part buffers and the runtime.
 	c.cacheSize, c.blockSize, c.readAhead = 160<<20, 8<<20, 64<<20
@@ -346,7 +348,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	}
 	fsys := fs.New(fs.Options{
 		Store: st, Cache: blocks, Log: log, Prefix: c.prefix, MetaTTL: c.metaTTL, ReadAhead: c.readAhead,
-		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta,
+		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta, RefusePlaintext: c.refusePlain,
 	})
 	var mgr *stage.Manager
 	journal := ""
@@ -378,7 +380,8 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	log.Info("mounted", "pid", os.Getpid(), "bucket", c.bucket, "prefix", c.prefix, "mountpoint", c.mountpoint,
 		"endpoint", st.Endpoint(), "journal", journal, "write_back", c.writeBack, "key", key.String())
 	status := func() reply {
-		r := reply{Mountpoint: c.mountpoint, Target: c.bucket + "/" + c.prefix, Journal: journal, OK: true}
+		r := reply{Mountpoint: c.mountpoint, Target: c.bucket + "/" + c.prefix, Journal: journal, OK: true,
+			Plaintext: fsys.PlaintextSeen()}
 		if mgr != nil {
 			for _, p := range mgr.Pending() {
 				r.Pending = append(r.Pending, pendingFile{Key: p.Key, Size: p.Size, Failed: p.Failed})
