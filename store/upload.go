@@ -106,7 +106,11 @@ func Upload(ctx context.Context, st Store, key string, src Source, size int64, m
 		_ = st.AbortMultipart(context.WithoutCancel(ctx), key, id)
 		return Attrs{}, err
 	}
-	return Verify(ctx, st, key, size)
+	a, err := Verify(ctx, st, key, size)
+	if errors.Is(err, ErrNoEcho) {
+		err = DropPlaintext(ctx, st, key, MultipartETag(parts), err)
+	}
+	return a, err
 }
 
 // Complete completes a multipart upload. A lost answer is not a failure:
@@ -170,6 +174,25 @@ func MultipartETag(parts []Part) string {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(parts))
+}
+
+// DropPlaintext is called when an upload's answer did not prove our key:
+// a server or proxy that dropped the key headers may have stored the bytes
+// in plaintext, readable by anyone with access to the bucket. If key holds
+// a plaintext object with the upload's ETag, it is deleted, and err says
+// so. There is a window: RGW 16 has no conditional DELETE, so an upload by
+// another client landing between the HEAD and the DELETE (a round trip)
+// would be deleted instead.
+func DropPlaintext(ctx context.Context, st Store, key, etag string, err error) error {
+	ctx = context.WithoutCancel(ctx)
+	a, herr := st.Head(ctx, key)
+	if herr != nil || a.Encryption != EncPlain || etag == "" || strings.Trim(a.ETag, `"`) != strings.Trim(etag, `"`) {
+		return err
+	}
+	if derr := st.Delete(ctx, key); derr != nil {
+		return fmt.Errorf("%w; the plaintext object it left could not be removed: %v", err, derr)
+	}
+	return fmt.Errorf("%w; the plaintext object it left was removed", err)
 }
 
 // Verify proves that key is stored with our key and has size bytes, and

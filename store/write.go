@@ -83,7 +83,10 @@ func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, me
 	if err != nil {
 		return "", err
 	}
-	return info.ETag, s.uploadEcho(x, what)
+	if err := s.uploadEcho(x, what); err != nil {
+		return "", DropPlaintext(ctx, s, key, info.ETag, err)
+	}
+	return info.ETag, nil
 }
 
 // sendBody sends an upload, retrying it with a fresh reader over the same

@@ -43,6 +43,7 @@ type Store struct {
 	seq      int
 	noCopy   bool
 	listMeta bool
+	plainPut bool // uploads are stored without the key (SetStorePlain)
 	uploads  map[string]*upload
 }
 

@@ -40,8 +40,22 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64,
 	if err := s.recordLocked("put", key, s.keyMD5); err != nil {
 		return "", err
 	}
+	if s.plainPut {
+		s.putLocked(key, data, meta, "")
+		return "", fmt.Errorf("put %q: %w", key, store.ErrNoEcho)
+	}
 	s.putLocked(key, data, meta, s.keyMD5)
 	return s.objects[key].etag, nil
+}
+
+// SetStorePlain makes uploads store objects without the key from now on,
+// as a server or proxy that drops the SSE-C headers would; a PUT's answer
+// then lacks the echo (ErrNoEcho), and CompleteMultipart's says nothing,
+// as RGW's never does.
+func (s *Store) SetStorePlain(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plainPut = v
 }
 
 func (s *Store) putLocked(key string, data []byte, meta map[string]string, keyMD5 string) {
@@ -103,7 +117,11 @@ func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, par
 		data = append(data, u.parts[p.Number]...)
 	}
 	delete(s.uploads, uploadID)
-	s.putLocked(key, data, u.meta, s.keyMD5)
+	keyMD5 := s.keyMD5
+	if s.plainPut {
+		keyMD5 = ""
+	}
+	s.putLocked(key, data, u.meta, keyMD5)
 	s.objects[key].etag = store.MultipartETag(parts)
 	return nil
 }
