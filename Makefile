@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build unit test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress
+.PHONY: build unit test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick
 
 build:
 	go build $(GOFLAGS_BUILD) -o bin/ssecfs ./cmd/ssecfs
@@ -20,7 +20,23 @@ unit:
 
 # Everything: installs and starts the test servers (root, Debian 12), then
 # unit, in-process FUSE and integration tests against Ceph RGW and MinIO.
-test: servers vet unit integration
+test: servers vet unit fuzz-quick integration
+
+# Fuzzing what the bucket and the disk hand in: object names, metadata
+# values, journal records, disk-cache blocks. The seeds run with `unit`;
+# `fuzz-quick` (in `test`) fuzzes each target 10 s, `make fuzz` longer
+# (FUZZTIME=2m each by default). One worker: the cores are shared.
+FUZZ_TARGETS := fs:FuzzObjectNames fs:FuzzObjectMetadata stage:FuzzJournalRecord cache:FuzzDiskBlock
+FUZZTIME ?= 2m
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzzing $$name for $(FUZZTIME)"; \
+		out=$$(go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$$pkg/ 2>&1); rc=$$?; \
+		if [ $$rc -ne 0 ]; then echo "$$out"; exit 1; fi; echo "$$out" | tail -n 3; \
+	done
+
+fuzz-quick:
+	$(MAKE) fuzz FUZZTIME=10s
 
 integration: servers
 	go test -tags integration -count=1 -timeout 25m ./integration/

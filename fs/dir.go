@@ -262,10 +262,16 @@ func (f *FS) addEntry(l *listing, prefix string, e store.Entry, sent time.Time) 
 		// no request per file.
 		f.meta.putListed(e.Key, *e.Attrs, sent)
 	}
-	if e.Key == prefix {
-		return // this directory's own marker object
+	rest, ok := strings.CutPrefix(e.Key, prefix)
+	if !ok || rest == "" {
+		return // this directory's own marker object, or not in it at all
 	}
-	name := strings.TrimSuffix(e.Key[len(prefix):], "/")
+	name := strings.TrimSuffix(rest, "/")
+	if strings.Contains(name, "/") {
+		// A server listing with the delimiter never sends one.
+		f.warnOnce(e.Key, "object left out: the listing of its folder named it with a \"/\"")
+		return
+	}
 	if p := nameProblem(name); p != "" {
 		f.warnOnce(e.Key, "object left out: its name cannot be a file name", "reason", p)
 		return

@@ -46,6 +46,31 @@ type record struct {
 	FreedBelow int64         `json:"freed_below,omitempty"`
 }
 
+// check refuses a record that no run of this code writes (a bug, a record
+// of another version): sizes and offsets out of range would fail later,
+// deep in an upload, or make it allocate what they say.
+func (r *record) check() error {
+	chunks := (r.Size + chunkSize - 1) / chunkSize
+	switch {
+	case r.Key == "" || strings.HasSuffix(r.Key, "/"):
+		return fmt.Errorf("journal record: bad key %q", r.Key)
+	case r.Size < 0 || r.BaseLimit < 0 || r.FreedBelow < 0 || r.FreedBelow > r.Size:
+		return fmt.Errorf("journal record of %q: sizes out of range", r.Key)
+	case int64(len(r.Present)) > chunks/64+1:
+		return fmt.Errorf("journal record of %q: more chunks than its size", r.Key)
+	case r.Base != nil && (r.Base.Key == "" || r.Base.Size < 0):
+		return fmt.Errorf("journal record of %q: bad base", r.Key)
+	case r.Stream != nil && (r.Stream.ID == "" || len(r.Stream.Parts) > 10000):
+		return fmt.Errorf("journal record of %q: bad upload", r.Key)
+	}
+	for _, k := range r.DeleteAfter {
+		if k == "" {
+			return fmt.Errorf("journal record of %q: empty old name", r.Key)
+		}
+	}
+	return nil
+}
+
 type streamRecord struct {
 	Key   string            `json:"key"`
 	ID    string            `json:"upload_id"`
@@ -274,6 +299,9 @@ func (m *Manager) load(id string) (*Entry, bool, error) {
 	var r record
 	err = json.Unmarshal(plain, &r)
 	clear(plain)
+	if err == nil {
+		err = r.check()
+	}
 	if err != nil {
 		return nil, false, err
 	}
