@@ -49,11 +49,19 @@ func TestAnUploadStoredInPlaintextIsRemoved(t *testing.T) {
 		kd := &keyDropper{access: s.access, sec: s.sec}
 		kd.on.Store(true)
 		url, _ := s.tlsProxy(t, func(next http.RoundTripper) http.RoundTripper { kd.next = next; return kd })
-		m := s.mount(t, b, "--endpoint", url, "--write-back", "0")
-		err := os.WriteFile(filepath.Join(m.dir, "report.txt"), []byte("confidential"), 0o644)
-		if err == nil {
-			t.Fatal("close succeeded although the upload was stored without the key")
+		// A long window, so that no retry in the background uploads (and
+		// removes) the file again while the bucket is checked: the one
+		// upload is fsync's.
+		m := s.mount(t, b, "--endpoint", url, "--write-back", "1h")
+		f, err := os.Create(filepath.Join(m.dir, "report.txt"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		f.WriteString("confidential")
+		if err := f.Sync(); err == nil {
+			t.Fatal("fsync succeeded although the upload was stored without the key")
+		}
+		f.Close()
 		if kd.dropped.Load() == 0 {
 			t.Fatal("the proxy dropped no key: the test tested nothing")
 		}
