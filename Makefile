@@ -31,7 +31,7 @@ FUZZTIME ?= 2m
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; \
 		echo "fuzzing $$name for $(FUZZTIME)"; \
-		out=$$(go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$$pkg/ 2>&1); rc=$$?; \
+		out=$$(go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s -parallel 1 ./$$pkg/ 2>&1); rc=$$?; \
 		if [ $$rc -ne 0 ]; then echo "$$out"; exit 1; fi; echo "$$out" | tail -n 3; \
 	done
 
