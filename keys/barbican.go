@@ -26,6 +26,11 @@ type Barbican struct {
 	Cloud     string // clouds.yaml entry; default OS_CLOUD
 	Region    string // default OS_REGION_NAME or the cloud's
 	Interface string // public, internal or admin; default OS_INTERFACE or public
+	// AllowHTTP permits plain HTTP to hosts other than this machine;
+	// Insecure permits unverified TLS when OS_INSECURE or clouds.yaml ask
+	// for it (transport.go). Warn gets a warning for the user.
+	AllowHTTP, Insecure bool
+	Warn                func(string)
 }
 
 // Errors of the Barbican source; each message says what to fix.
@@ -55,8 +60,12 @@ func secretID(ref string) (string, error) {
 
 // client logs in to Keystone and finds the key manager in the catalog.
 func (b Barbican) client(ctx context.Context) (*gophercloud.ServiceClient, error) {
+	hc, err := b.httpClient()
+	if err != nil {
+		return nil, err
+	}
 	c, err := clientconfig.NewServiceClient(ctx, "key-manager", &clientconfig.ClientOpts{
-		Cloud: b.Cloud, RegionName: b.Region, EndpointType: b.Interface,
+		Cloud: b.Cloud, RegionName: b.Region, EndpointType: b.Interface, HTTPClient: hc,
 	})
 	if err != nil {
 		return nil, b.explain(err, "logging in to Keystone")
@@ -72,6 +81,12 @@ func (b Barbican) explain(err error, doing string) error {
 		noEnd *gophercloud.ErrEndpointNotFound
 	)
 	switch {
+	case errors.Is(err, ErrTransport):
+		var u *url.Error
+		if errors.As(err, &u) {
+			err = u.Err // the URL is in the message already
+		}
+		return fmt.Errorf("%s: %w", doing, err)
 	case gophercloud.ResponseCodeIs(err, http.StatusUnauthorized):
 		return fmt.Errorf("%s: %w; check OS_USERNAME/OS_PASSWORD or the application credential", doing, ErrBadCredentials)
 	case gophercloud.ResponseCodeIs(err, http.StatusForbidden):

@@ -115,6 +115,10 @@ func resolve(c Config) (*resolved, error) {
 		if !c.AllowHTTP {
 			return nil, fmt.Errorf("endpoint %s is plain HTTP: SSE-C sends the key with every request, so it needs https://", c.Endpoint)
 		}
+		// Decided on the name as written, as for Keystone (keys.Loopback).
+		if !keys.Loopback(u.Hostname()) {
+			return nil, fmt.Errorf("endpoint %s is plain HTTP on another machine: --allow-http is for endpoints on this machine only (localhost, 127.0.0.0/8, ::1), since SSE-C sends the key with every request", c.Endpoint)
+		}
 	default:
 		return nil, fmt.Errorf("endpoint %q: scheme must be https", c.Endpoint)
 	}

@@ -70,6 +70,8 @@ func addBarbicanLogin(f *flag.FlagSet, b *keys.Barbican) {
 	f.StringVar(&b.Cloud, "os-cloud", "", "clouds.yaml entry to log in to OpenStack with (default: $OS_CLOUD, else the OS_* variables)")
 	f.StringVar(&b.Region, "os-region", "", "OpenStack region of the key manager (default: $OS_REGION_NAME or the cloud's)")
 	f.StringVar(&b.Interface, "os-interface", "", "key-manager endpoint interface: public, internal or admin (default: $OS_INTERFACE, else public)")
+	f.BoolVar(&b.AllowHTTP, "os-allow-http", false, "allow plain-HTTP Keystone and Barbican endpoints on other machines (a cloud's internal network you trust); loopback ones are always allowed")
+	f.BoolVar(&b.Insecure, "os-insecure", false, "accept OS_INSECURE or clouds.yaml's verify: false (Keystone's and Barbican's certificates not verified); refused without it")
 }
 
 func (k *keySource) check() error {
