@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/big"
@@ -79,6 +80,7 @@ func (b Barbican) explain(err error, doing string) error {
 		nerr  net.Error
 		uerr  *url.Error
 		noEnd *gophercloud.ErrEndpointNotFound
+		cverr *tls.CertificateVerificationError
 	)
 	switch {
 	case errors.Is(err, ErrTransport):
@@ -87,6 +89,8 @@ func (b Barbican) explain(err error, doing string) error {
 			err = u.Err // the URL is in the message already
 		}
 		return fmt.Errorf("%s: %w", doing, err)
+	case errors.As(err, &cverr):
+		return fmt.Errorf("%s: the server's certificate does not verify (%v); give its CA with OS_CACERT or cacert in clouds.yaml", doing, cverr.Err)
 	case gophercloud.ResponseCodeIs(err, http.StatusUnauthorized):
 		return fmt.Errorf("%s: %w; check OS_USERNAME/OS_PASSWORD or the application credential", doing, ErrBadCredentials)
 	case gophercloud.ResponseCodeIs(err, http.StatusForbidden):
