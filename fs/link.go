@@ -68,7 +68,7 @@ func (l *Link) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 		return nil, syscall.EIO
 	}
 	buf := make([]byte, a.Size)
-	if _, err := l.fsys.opts.Store.ReadRange(ctx, key, store.Range{IfMatch: a.ETag, Plaintext: a.Encryption == store.EncPlain}, buf); err != nil {
+	if _, err := l.fsys.opts.Store.ReadRange(ctx, key, store.Range{IfMatch: a.ETag}, buf); err != nil {
 		return nil, toErrno(err)
 	}
 	return buf, 0
