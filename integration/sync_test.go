@@ -4,25 +4,11 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// syncCmd runs `ssecfs sync` and returns its output and exit code.
-func syncCmd(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	out, err := exec.Command(binary, append([]string{"sync"}, args...)...).CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), code
-}
 
 func writeFiles(t *testing.T, root string, names ...string) {
 	t.Helper()
@@ -53,7 +39,7 @@ func TestSyncUploadsWhatWaitsWithoutUnmounting(t *testing.T) {
 			t.Fatalf("fsync of a folder: %v", err)
 		}
 		d.Close()
-		out, code := syncCmd(t, m.dir, filepath.Join(m.dir, "a"))
+		out, code := s.run(t, "sync", m.dir, filepath.Join(m.dir, "a"))
 		if code != 0 || !strings.Contains(out, "2 files uploaded") {
 			t.Fatalf("ssecfs sync MOUNTPOINT a: exit %d: %s", code, out)
 		}
@@ -68,7 +54,7 @@ func TestSyncUploadsWhatWaitsWithoutUnmounting(t *testing.T) {
 				t.Errorf("%s was uploaded, outside what was synced", k)
 			}
 		}
-		if out, code := syncCmd(t, m.dir); code != 0 || !strings.Contains(out, "2 files uploaded") {
+		if out, code := s.run(t, "sync", m.dir); code != 0 || !strings.Contains(out, "2 files uploaded") {
 			t.Fatalf("ssecfs sync MOUNTPOINT: exit %d: %s", code, out)
 		}
 		if keys := s.keys(t, b); !slices.Contains(keys, "b/3") || !slices.Contains(keys, "c/sub/5") {
@@ -77,7 +63,7 @@ func TestSyncUploadsWhatWaitsWithoutUnmounting(t *testing.T) {
 		if got := string(s.object(t, b, "b/3")); got != "data of b/3" {
 			t.Fatalf("b/3 holds %q", got)
 		}
-		if out, code := syncCmd(t, m.dir, "/etc"); code != 2 || !strings.Contains(out, "not inside the mount") {
+		if out, code := s.run(t, "sync", m.dir, "/etc"); code != 2 || !strings.Contains(out, "not inside the mount") {
 			t.Fatalf("ssecfs sync of a path outside the mount: exit %d: %s", code, out)
 		}
 	})
@@ -91,12 +77,12 @@ func TestSyncReportsWhatCouldNotBeUploaded(t *testing.T) {
 		m := s.mount(t, b, "--write-back", "1h")
 		writeFiles(t, m.dir, "report.txt")
 		s.aws(t, "s3api", "delete-bucket", "--bucket", b) // empty: nothing was uploaded
-		out, code := syncCmd(t, m.dir)
+		out, code := s.run(t, "sync", m.dir)
 		if code != 1 || !strings.Contains(out, "report.txt") || !strings.Contains(out, "could not be uploaded") {
 			t.Fatalf("ssecfs sync without the bucket: exit %d: %s", code, out)
 		}
 		s.aws(t, "s3", "mb", "s3://"+b)
-		if out, code := syncCmd(t, m.dir); code != 0 || !strings.Contains(out, "1 file uploaded") {
+		if out, code := s.run(t, "sync", m.dir); code != 0 || !strings.Contains(out, "1 file uploaded") {
 			t.Fatalf("ssecfs sync once the bucket is back: exit %d: %s", code, out)
 		}
 		if got := string(s.object(t, b, "report.txt")); got != "data of report.txt" {
