@@ -57,3 +57,47 @@ func TestAMultipartUploadStoredInPlaintextIsRemoved(t *testing.T) {
 		t.Fatalf("the plaintext object stays: %v", keys)
 	}
 }
+
+// A file is one PUT up to 8 MiB, else a multipart upload of 8 MiB parts
+// (PartSize doubles them past 10,000 parts); a multipart upload that fails
+// is aborted, and nothing stands in for the file.
+func TestUploadIsOnePutUpTo8MiBElseMultipartAndAFailedOneIsAborted(t *testing.T) {
+	src := func(ctx context.Context, off int64, buf []byte) error { return nil }
+	ops := func(m *memstore.Store) map[string]int {
+		n := map[string]int{}
+		for _, c := range m.Calls() {
+			n[c.Op]++
+		}
+		return n
+	}
+	m := memstore.New("ours")
+	if _, err := store.Upload(context.Background(), m, "a", src, store.MinPartSize, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := ops(m); n["put"] != 1 || n["create"] != 0 {
+		t.Fatalf("8 MiB: %v, want one PUT", n)
+	}
+	m = memstore.New("ours")
+	if _, err := store.Upload(context.Background(), m, "b", src, 2*store.MinPartSize+1, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := ops(m); n["put"] != 0 || n["create"] != 1 || n["part"] != 3 || n["complete"] != 1 {
+		t.Fatalf("16 MiB and a byte: %v, want a multipart upload of 3 parts", n)
+	}
+	if ps := store.PartSize(10000*store.MinPartSize + 1); ps != 2*store.MinPartSize {
+		t.Fatalf("part size past 10,000 parts: %d", ps)
+	}
+	m = memstore.New("ours")
+	m.Fail = func(op, key string) error {
+		if op == "part" {
+			return store.ErrUnavailable
+		}
+		return nil
+	}
+	if _, err := store.Upload(context.Background(), m, "c", src, 2*store.MinPartSize+1, nil, nil); err == nil {
+		t.Fatal("a failing part did not fail the upload")
+	}
+	if m.Uploads() != 0 || len(m.Keys()) != 0 {
+		t.Fatalf("after a failed multipart upload: %d uploads, objects %v", m.Uploads(), m.Keys())
+	}
+}

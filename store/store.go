@@ -1,6 +1,6 @@
 // Package store is the port to the bucket: a narrow, context-first interface
 // and its S3 implementation, the only code that imports minio-go. SSE-C is
-// applied in one place (sse.go), and S3 errors become the sentinel errors
+// applied in one place (S3.sse, s3.go), and S3 errors become the sentinel errors
 // below in one place (errors.go), so the layers above never see HTTP.
 package store
 

@@ -355,7 +355,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	if !c.readOnly {
 		journal = journalFor(c, st.Endpoint())
 		mgr, err = stage.Open(stage.Config{
-			Dir: journal, SSEKey: key.Bytes(), Scope: st.Endpoint() + "\n" + c.bucket + "\n" + c.prefix,
+			Dir: journal, SSEKey: key.Bytes(), Scope: journalScope(c, st.Endpoint()),
 			Store: fsys.Store(), Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel,
 			Attempts: 5, Uploaded: fsys.Uploaded, Removed: fsys.Removed,
 		})
@@ -473,6 +473,14 @@ func drain(mgr *stage.Manager, log *slog.Logger) error {
 	return nil
 }
 
+// journalScope names the endpoint, bucket and prefix of a journal: its
+// folder's name and its key derive from it, so both must use this one
+// string (a restart that found its journal and could not open it would
+// leave its files there).
+func journalScope(c *mountConfig, endpoint string) string {
+	return endpoint + "\n" + c.bucket + "\n" + c.prefix
+}
+
 // journalFor is the journal folder of this bucket and prefix: one per
 // endpoint, bucket and prefix, so that a remount finds what a crash left.
 func journalFor(c *mountConfig, endpoint string) string {
@@ -480,7 +488,7 @@ func journalFor(c *mountConfig, endpoint string) string {
 	if root == "" {
 		root = defaultJournalRoot()
 	}
-	h := sha256.Sum256([]byte(endpoint + "\n" + c.bucket + "\n" + c.prefix))
+	h := sha256.Sum256([]byte(journalScope(c, endpoint)))
 	return filepath.Join(root, c.bucket+"-"+hex.EncodeToString(h[:6]))
 }
 
