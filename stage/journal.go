@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,8 +57,8 @@ func (r *record) check() error {
 		return fmt.Errorf("journal record: bad key %q", r.Key)
 	case r.Size < 0 || r.BaseLimit < 0 || r.FreedBelow < 0 || r.FreedBelow > r.Size:
 		return fmt.Errorf("journal record of %q: sizes out of range", r.Key)
-	case int64(len(r.Present)) > chunks/64+1:
-		return fmt.Errorf("journal record of %q: more chunks than its size", r.Key)
+	case chunkPast(r.Present, chunks):
+		return fmt.Errorf("journal record of %q: a chunk past its size", r.Key)
 	case r.Base != nil && (r.Base.Key == "" || r.Base.Size < 0):
 		return fmt.Errorf("journal record of %q: bad base", r.Key)
 	case r.Stream != nil && (r.Stream.ID == "" || len(r.Stream.Parts) > 10000):
@@ -69,6 +70,18 @@ func (r *record) check() error {
 		}
 	}
 	return nil
+}
+
+// chunkPast says whether present marks a chunk at or past index n. The
+// bitmap itself may be longer: a truncation clears bits, it does not
+// shorten it.
+func chunkPast(present []uint64, n int64) bool {
+	for w, word := range present {
+		if word != 0 && int64(w)*64+int64(63-bits.LeadingZeros64(word)) >= n {
+			return true
+		}
+	}
+	return false
 }
 
 type streamRecord struct {
