@@ -30,7 +30,7 @@ test: servers vet unit fuzz-quick integration
 # then reports as a failure ("context deadline exceeded"). One worker:
 # the cores are shared. Minimizing an input is bounded to 1 s (Go's 60 s
 # default took a whole quick run).
-FUZZ_TARGETS := fs:FuzzObjectNames:100000 fs:FuzzObjectMetadata:100000 stage:FuzzJournalRecord:20000 cache:FuzzDiskBlock:5000
+FUZZ_TARGETS := ns:FuzzObjectNames:100000 ns:FuzzObjectMetadata:100000 stage:FuzzJournalRecord:20000 cache:FuzzDiskBlock:5000
 FUZZTIME ?= 2m
 fuzz:
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR='$(FUZZTIME)'

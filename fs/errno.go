@@ -5,8 +5,13 @@ import (
 	"errors"
 	"syscall"
 
+	"github.com/ssecfs/ssecfs/ns"
 	"github.com/ssecfs/ssecfs/store"
 )
+
+// plainErrno is what open and readlink of a refused plaintext object
+// answer (ns/plain.go).
+const plainErrno = syscall.EACCES
 
 // toErrno is the one place where errors become errno values.
 func toErrno(err error) syscall.Errno {
@@ -24,6 +29,16 @@ func toErrno(err error) syscall.Errno {
 		return syscall.EINTR
 	case errors.Is(err, context.DeadlineExceeded):
 		return syscall.ETIMEDOUT
+	case errors.Is(err, ns.ErrReadOnly):
+		return syscall.EROFS
+	case errors.Is(err, ns.ErrBadName), errors.Is(err, ns.ErrIntoSelf):
+		return syscall.EINVAL
+	case errors.Is(err, ns.ErrNotUTF8):
+		return syscall.EILSEQ
+	case errors.Is(err, ns.ErrNotEmpty):
+		return syscall.ENOTEMPTY
+	case errors.Is(err, ns.ErrTooBig):
+		return syscall.EXDEV
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ssecfs/ssecfs/ns"
 	"github.com/ssecfs/ssecfs/store"
 )
 
@@ -25,6 +26,12 @@ func TestErrorsBecomeTheirErrno(t *testing.T) {
 		{store.ErrUnavailable, syscall.EIO},
 		{context.DeadlineExceeded, syscall.ETIMEDOUT},
 		{syscall.ENOSPC, syscall.ENOSPC},
+		{ns.ErrReadOnly, syscall.EROFS},
+		{ns.ErrBadName, syscall.EINVAL},
+		{ns.ErrIntoSelf, syscall.EINVAL},
+		{ns.ErrNotUTF8, syscall.EILSEQ},
+		{ns.ErrNotEmpty, syscall.ENOTEMPTY},
+		{ns.ErrTooBig, syscall.EXDEV},
 		{fmt.Errorf("something else"), syscall.EIO},
 	} {
 		if got := toErrno(fmt.Errorf("head \"k\": %w", tc.err)); got != tc.want {

@@ -11,6 +11,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/ns"
 	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 )
@@ -23,7 +24,7 @@ type File struct {
 	fsys *FS
 
 	mu       sync.Mutex
-	dir      *Dir        // guarded by mu (renames move it)
+	dir      *ns.Folder  // guarded by mu (renames move it)
 	key      string      // guarded by mu (renames change it)
 	listed   store.Entry // what the last listing or lookup said; guarded by mu
 	lastOpen string      // ETag of the last open, to keep the page cache; guarded by mu
@@ -50,7 +51,7 @@ func (f *File) Key() string {
 	return f.key
 }
 
-func (f *File) moved(d *Dir, key string) {
+func (f *File) moved(d *ns.Folder, key string) {
 	f.mu.Lock()
 	f.dir, f.key = d, key
 	f.mu.Unlock()
@@ -71,15 +72,15 @@ func (f *File) entry() *stage.Entry {
 	return f.fsys.stage.Lookup(f.Key())
 }
 
-// attrs returns the file's attributes (Dir.objectAttrs).
+// attrs returns the file's attributes (ns.Folder.ObjectAttrs).
 func (f *File) attrs(ctx context.Context) (store.Attrs, error) {
 	f.mu.Lock()
 	d, key := f.dir, f.key
 	f.mu.Unlock()
 	if d == nil {
-		return f.fsys.meta.get(ctx, key)
+		return f.fsys.ns.Head(ctx, key)
 	}
-	return d.objectAttrs(ctx, key)
+	return d.ObjectAttrs(ctx, key)
 }
 
 // openAttrs is attrs for opening: a listing's answer is proven by a keyed
@@ -99,7 +100,7 @@ func (f *File) openAttrs(ctx context.Context) (store.Attrs, error) {
 			return h, nil
 		}
 	}
-	return f.fsys.meta.proven(ctx, key)
+	return f.fsys.ns.Proven(ctx, key)
 }
 
 // Getattr answers from the file's current version (cached for the TTL),
@@ -121,27 +122,26 @@ func (f *File) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.Attr
 // fill answers a stat: a waiting file from its entry, else the size and
 // metadata of the HEAD answer. Readdirplus is off, so `find` and plain
 // `ls` cost no HEAD at all.
-func (f *File) fill(ctx context.Context, out *fuse.Attr) (fileAttrs, syscall.Errno) {
+func (f *File) fill(ctx context.Context, out *fuse.Attr) (ns.Attrs, syscall.Errno) {
 	if e := f.entry(); e != nil {
-		a := entryAttrs(e.Info())
+		a := ns.Waiting(e.Info())
 		f.fsys.fillFile(out, a)
 		return a, 0
 	}
 	h, err := f.attrs(ctx)
 	f.mu.Lock()
-	a := defaults(f.listed)
+	a := ns.Listed(f.listed)
 	key := f.key
 	f.mu.Unlock()
 	switch {
-	case err == nil && f.fsys.refused(h):
-		f.fsys.noticePlain(key)
-		return a, syscall.ENOENT // hidden (plain.go)
+	case err == nil && f.fsys.ns.Refused(h):
+		f.fsys.ns.NoticePlain(key)
+		return a, syscall.ENOENT // hidden (ns/plain.go)
 	case err == nil:
-		a.size, a.mtime = h.Size, h.LastModified
-		f.fsys.applyAttrs(&a, key, h)
+		a = f.fsys.ns.Object(key, h, a)
 	case errors.Is(err, store.ErrOtherKey) || errors.Is(err, store.ErrAccessDenied):
 		// Shown from the listing; opening it gives EACCES.
-		f.fsys.warnOnce(key, "object is encrypted with another key or not readable; it shows but cannot be opened", "err", err)
+		f.fsys.ns.WarnOnce(key, "object is encrypted with another key or not readable; it shows but cannot be opened", "err", err)
 	default:
 		return a, toErrno(err)
 	}
@@ -149,21 +149,12 @@ func (f *File) fill(ctx context.Context, out *fuse.Attr) (fileAttrs, syscall.Err
 	return a, 0
 }
 
-func defaults(obj store.Entry) fileAttrs {
-	return fileAttrs{size: obj.Size, mtime: obj.LastModified, mode: 0o644}
-}
-
-func entryAttrs(i stage.Info) fileAttrs {
-	return fileAttrs{size: i.Size, mtime: i.Attrs.Mtime, mode: i.Attrs.Mode & 0o7777,
-		uid: i.Attrs.UID, gid: i.Attrs.GID, owned: true}
-}
-
 // handle is one open file: a reader pinned to the object version seen at
 // open, or the file's entry when it has changes (or may get them).
 type handle struct {
 	r      *cache.Reader
 	etag   string // the version r reads
-	attrs  fileAttrs
+	attrs  ns.Attrs
 	entry  *stage.Entry
 	writer bool
 }
@@ -187,7 +178,7 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	if err != nil {
 		switch {
 		case errors.Is(err, store.ErrOtherKey):
-			f.fsys.warnOnce(key, "object is encrypted with another key; open refused")
+			f.fsys.ns.WarnOnce(key, "object is encrypted with another key; open refused")
 		case !errors.Is(err, store.ErrNotFound):
 			// The server could not be asked (its answer proves the key
 			// before a read): the reason belongs in the log, as a
@@ -196,19 +187,18 @@ func (f *File) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 		}
 		return nil, 0, toErrno(err)
 	}
-	if f.fsys.refused(h) {
-		f.fsys.noticePlain(key)
+	if f.fsys.ns.Refused(h) {
+		f.fsys.ns.NoticePlain(key)
 		return nil, 0, plainErrno
 	}
-	a := defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
-	f.fsys.applyAttrs(&a, key, h)
+	a := f.fsys.ns.Object(key, h, ns.Attrs{Mode: 0o644})
 	etag := h.ETag
 	fh := &handle{r: f.fsys.opts.Cache.NewReader(key, etag, h.Size, f.fsys.opts.ReadAhead, f.fsys.fetcher(key, h)), etag: etag, attrs: a}
 	f.mu.Lock()
 	d := f.dir
 	f.mu.Unlock()
 	if d != nil && len(key) > len(d.Prefix()) {
-		d.filesAhead(ctx, key[len(d.Prefix()):])
+		f.fsys.filesAhead(ctx, d, key[len(d.Prefix()):])
 	}
 
 	// The kernel's page cache of this file is still good if the object is
@@ -267,18 +257,17 @@ func (f *File) ensureEntry(ctx context.Context, writer bool) (*stage.Entry, sysc
 	h, err := f.openAttrs(ctx)
 	if err != nil {
 		if errors.Is(err, store.ErrOtherKey) {
-			f.fsys.warnOnce(key, "object is encrypted with another key; open refused")
+			f.fsys.ns.WarnOnce(key, "object is encrypted with another key; open refused")
 		}
 		return nil, toErrno(err)
 	}
-	if f.fsys.refused(h) {
-		f.fsys.noticePlain(key)
+	if f.fsys.ns.Refused(h) {
+		f.fsys.ns.NoticePlain(key)
 		return nil, plainErrno
 	}
-	a := defaults(store.Entry{Size: h.Size, LastModified: h.LastModified})
-	f.fsys.applyAttrs(&a, key, h)
+	a := f.fsys.ns.Object(key, h, ns.Attrs{Mode: 0o644})
 	base := &stage.Base{Key: key, ETag: h.ETag, Size: h.Size, Plain: h.Encryption == store.EncPlain}
-	e, err := f.fsys.stage.OpenFile(key, base, stage.Attrs{Mtime: a.mtime, Mode: a.mode, UID: a.uid, GID: a.gid}, writer)
+	e, err := f.fsys.stage.OpenFile(key, base, stage.Attrs{Mtime: a.Mtime, Mode: a.Mode, UID: a.UID, GID: a.GID}, writer)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -302,7 +291,7 @@ func (f *File) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		key := f.Key()
 		if errors.Is(err, store.ErrChanged) {
 			// Drop what we knew; the next open sees the new version.
-			f.fsys.meta.forget(key)
+			f.fsys.ns.Forget(key)
 			f.fsys.log.Warn("object changed while open; reads of this handle fail with ESTALE", "key", key)
 		} else {
 			f.fsys.log.Error("read failed", "key", key, "offset", off, "err", err)
@@ -438,6 +427,6 @@ func (f *File) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 	if err != nil {
 		return toErrno(err) // the change is not safe in the journal
 	}
-	f.fsys.fillFile(&out.Attr, entryAttrs(e.Info()))
+	f.fsys.fillFile(&out.Attr, ns.Waiting(e.Info()))
 	return 0
 }

@@ -1,11 +1,12 @@
-// Package fs is the filesystem: a go-fuse node tree where directories are
-// key prefixes and files are objects. It is the only importer of go-fuse.
+// Package fs is the filesystem's go-fuse front end: Dir, File and Link
+// nodes over the namespace (package ns), open files reading through the
+// block cache or writing through the stage, and the one mapping of errors
+// to errno values. It is the only importer of go-fuse.
 //
 // Design rules:
-//   - Directory contents come from listings (cached for MetaTTL); file
-//     attributes beyond size come from keyed HEADs, fetched lazily and in
-//     parallel (meta.go), or from listings with metadata where the server
-//     gives them (MinIO, metalist.go).
+//   - What exists and what a stat shows come from the namespace; a node
+//     holds its key (and a folder its ns.Folder) and nothing the namespace
+//     knows.
 //   - File data is read through the block cache, pinned to the ETag seen at
 //     open; a change underneath surfaces as ESTALE, never as mixed bytes.
 //   - Every error becomes an errno in toErrno (errno.go) and nowhere else.
@@ -13,11 +14,7 @@ package fs
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/ns"
 	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 )
@@ -52,164 +50,70 @@ type Options struct {
 	// past it, rename answers EXDEV and mv copies file by file instead.
 	MaxRenameObjects int
 	// RefusePlaintext hides objects stored without SSE-C once they are
-	// known as such, and refuses to open them (plain.go).
+	// known as such, and refuses to open them (ns/plain.go).
 	RefusePlaintext bool
+	// Journal makes the mount writable: the stage is opened with it
+	// (ns.Options.Journal). Nil mounts read-only.
+	Journal *stage.Config
 }
 
 // FS is the filesystem of one mount.
 type FS struct {
-	opts    Options
-	log     *slog.Logger
-	meta    *metaCache
-	started time.Time
-	root    *Dir
-	stage   *stage.Manager // nil: read-only
-	copier  *store.Copier
+	opts  Options
+	log   *slog.Logger
+	ns    *ns.Namespace
+	stage *stage.Manager // nil: read-only
+	root  *Dir
 	// filesSem bounds the small files fetched ahead (Dir.filesAhead).
 	filesSem chan struct{}
-	lists    *listsAhead
-	// changes counts the changes this mount made to the bucket, the
-	// stage's uploads and deletes included (Store); listings made ahead
-	// are used only if none came after them.
-	changes atomic.Uint64
-	// walked is the last listing a program read (readdir) that holds
-	// files: whether they were stat'ed decides how folders are listed
-	// (metalist.go).
-	walked atomic.Pointer[listing]
-
-	warnMu sync.Mutex
-	warned map[string]bool // keys already warned about; guarded by warnMu
-	// plainSeen counts the plaintext objects met (plain.go).
-	plainSeen atomic.Int64
 }
 
-// New builds the filesystem. Nothing is sent until the kernel asks.
-func New(o Options) *FS {
+// New builds the filesystem and, with a journal, opens its stage. Nothing
+// is sent until the kernel asks.
+func New(o Options) (*FS, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.HeadParallel <= 0 {
-		o.HeadParallel = 32
+	n, err := ns.New(ns.Options{
+		Store: o.Store, Log: o.Log, Prefix: o.Prefix, MetaTTL: o.MetaTTL,
+		HeadParallel: o.HeadParallel, MetaAhead: o.MetaAhead, MaxRenameObjects: o.MaxRenameObjects,
+		RefusePlaintext: o.RefusePlaintext, Journal: o.Journal,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if o.MetaAhead <= 0 {
-		o.MetaAhead = 512
-	}
-	if o.MaxRenameObjects <= 0 {
-		o.MaxRenameObjects = 1000
-	}
-	f := &FS{
-		log:      o.Log,
-		started:  time.Now(),
-		warned:   map[string]bool{},
-		filesSem: make(chan struct{}, 16),
-		lists:    newListsAhead(),
-	}
-	o.Store = changeCounter{Store: o.Store, n: &f.changes}
-	f.opts = o
-	f.meta = newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000)
-	f.copier = store.NewCopier(o.Store, o.Log)
-	f.root = f.newDir(o.Prefix)
-	return f
+	f := &FS{opts: o, log: o.Log, ns: n, stage: n.Stage(), filesSem: make(chan struct{}, 16)}
+	f.root = f.newDir(n.Root())
+	return f, nil
 }
 
-// Store is the store the mount changes the bucket through, counting the
-// changes: the stage must be given this one.
-func (f *FS) Store() store.Store { return f.opts.Store }
+// Stage is the write-back stage, nil on a read-only mount.
+func (f *FS) Stage() *stage.Manager { return f.stage }
 
-// changeCounter counts the calls that change the bucket, once they are done.
-type changeCounter struct {
-	store.Store
-	n *atomic.Uint64
-}
+// Close closes the stage; what waits stays in the journal.
+func (f *FS) Close() { f.ns.Close() }
 
-func (c changeCounter) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (string, error) {
-	defer c.n.Add(1)
-	return c.Store.Put(ctx, key, body, size, meta)
-}
+// PlaintextSeen is how many objects stored without SSE-C the mount has met.
+func (f *FS) PlaintextSeen() int64 { return f.ns.PlaintextSeen() }
 
-func (c changeCounter) CompleteMultipart(ctx context.Context, key, uploadID string, parts []store.Part) error {
-	defer c.n.Add(1)
-	return c.Store.CompleteMultipart(ctx, key, uploadID, parts)
-}
-
-func (c changeCounter) Copy(ctx context.Context, src, dst string, srcPlain bool, meta map[string]string) error {
-	defer c.n.Add(1)
-	return c.Store.Copy(ctx, src, dst, srcPlain, meta)
-}
-
-func (c changeCounter) Delete(ctx context.Context, key string) error {
-	defer c.n.Add(1)
-	return c.Store.Delete(ctx, key)
-}
+func (f *FS) newDir(d *ns.Folder) *Dir { return &Dir{fsys: f, f: d} }
 
 // fetcher reads blocks of one version of an object for the cache.
 func (f *FS) fetcher(key string, a store.Attrs) cache.Fetch {
 	etag, plain := a.ETag, a.Encryption == store.EncPlain
+	st := f.ns.Store()
 	return func(ctx context.Context, off int64, buf []byte) error {
-		_, err := f.opts.Store.ReadRange(ctx, key, store.Range{Offset: off, IfMatch: etag, Plaintext: plain}, buf)
+		_, err := st.ReadRange(ctx, key, store.Range{Offset: off, IfMatch: etag, Plaintext: plain}, buf)
 		return err
 	}
 }
 
-// SetStage enables writing: changes go through m. Call before Mount.
-func (f *FS) SetStage(m *stage.Manager) { f.stage = m }
-
-func (f *FS) newDir(prefix string) *Dir { return &Dir{fsys: f, prefix: prefix} }
-
-// Uploaded learns that key reached the bucket: the HEAD that proved it
-// answers the next stat, and the parent's listing shows it.
-func (f *FS) Uploaded(key string, a store.Attrs) {
-	f.meta.put(key, a)
-	if d, name := f.parentOf(key); d != nil {
-		d.patch(name, &child{obj: store.Entry{Key: key, Size: a.Size, ETag: a.ETag, LastModified: a.LastModified}})
+// caller is the uid and gid of the program making the request.
+func caller(ctx context.Context) ns.Owner {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return ns.Owner{UID: c.Uid, GID: c.Gid}
 	}
-}
-
-// Removed learns that the stage deleted key (a file's old name, once the
-// file was uploaded under its new one): the next stat asks the server,
-// and the parent's listing drops it, one on its way included (a listing
-// the server answered before the delete would show it until the TTL).
-func (f *FS) Removed(key string) {
-	f.meta.forget(key)
-	if d, name := f.parentOf(key); d != nil {
-		d.patch(name, nil)
-	}
-}
-
-// parentOf finds the loaded directory node holding key, if any.
-func (f *FS) parentOf(key string) (*Dir, string) {
-	rest, ok := strings.CutPrefix(key, f.opts.Prefix)
-	if !ok {
-		return nil, ""
-	}
-	d := f.root
-	for {
-		i := strings.IndexByte(rest, '/')
-		if i < 0 {
-			return d, rest
-		}
-		ch := d.GetChild(rest[:i])
-		if ch == nil {
-			return nil, ""
-		}
-		sub, ok := ch.Operations().(*Dir)
-		if !ok {
-			return nil, ""
-		}
-		d, rest = sub, rest[i+1:]
-	}
-}
-
-// warnOnce logs a problem with an object once per mount, however often the
-// kernel asks about it.
-func (f *FS) warnOnce(key, msg string, args ...any) {
-	f.warnMu.Lock()
-	seen := f.warned[key+"\x00"+msg]
-	f.warned[key+"\x00"+msg] = true
-	f.warnMu.Unlock()
-	if !seen {
-		f.log.Warn(msg, append([]any{"key", key}, args...)...)
-	}
+	return ns.Owner{}
 }
 
 var _ = (fusefs.NodeStatfser)((*Dir)(nil))

@@ -33,12 +33,3 @@ func (d *Dir) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) sys
 	}
 	return 0
 }
-
-// settleLeaving uploads the waiting files renamed out of the folder at
-// prefix (at any depth): their old objects stay there, as the files' bytes
-// are read from them, until they are uploaded under their new names. A
-// folder about to be removed or renamed must not keep them (git renames
-// its pack files out of a temporary folder, then removes it).
-func (f *FS) settleLeaving(ctx context.Context, prefix string) error {
-	return f.stage.Sync(ctx, stage.Selection{OldName: stage.KeysUnder(prefix), Open: true}).Err
-}

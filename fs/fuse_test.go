@@ -67,7 +67,10 @@ func testMountFS(t *testing.T, m *memstore.Store, prefix string, ttl time.Durati
 	for _, change := range opts {
 		change(&o)
 	}
-	f := New(o)
+	f, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	srv, err := f.Mount(dir, MountOptions{FsName: "ssecfs:test"})
 	if err != nil {
@@ -406,7 +409,7 @@ func TestFoldersAreListedWithMetadataWhileTheirFilesAreStated(t *testing.T) {
 func TestABigFoldersMetadataIsListedInChunks(t *testing.T) {
 	m := memstore.New(ourMD5)
 	m.SetListMeta(true)
-	const n = 2*metaChunkNames + 500
+	const n = 2*1000 + 500 // three chunks of a listing with metadata (ns/metalist.go)
 	for i := range n {
 		m.Seed(fmt.Sprintf("big/f%05d", i), []byte("x"), map[string]string{"mtime": fmt.Sprint(1500000000 + i)}, ourMD5)
 	}

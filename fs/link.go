@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"syscall"
@@ -9,7 +8,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/ssecfs/ssecfs/stage"
+	"github.com/ssecfs/ssecfs/ns"
 	"github.com/ssecfs/ssecfs/store"
 )
 
@@ -42,9 +41,6 @@ var (
 	_ = (fusefs.NodeSetattrer)((*Link)(nil))
 )
 
-// linkMode is S_IFLNK|0777 as s3fs writes it in x-amz-meta-mode.
-const linkMode = syscall.S_IFLNK | 0o777
-
 // maxTarget is the longest symlink target Linux takes (PATH_MAX less its
 // NUL): readlink(2) cannot return more. A "symlink" object of any other
 // size was not written by a symlink call, and anyone who can write to the
@@ -54,48 +50,46 @@ const maxTarget = 4095
 func (l *Link) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	ctx = detach(ctx) // as every other call (errno.go)
 	key := l.Key()
-	a, err := l.fsys.meta.get(ctx, key)
+	a, err := l.fsys.ns.Head(ctx, key)
 	if err != nil {
 		return nil, toErrno(err)
 	}
 	if a.Encryption == store.EncPlain {
-		// Not a link: no key holder wrote its metadata (plain.go).
-		l.fsys.noticePlain(key)
+		// Not a link: no key holder wrote its metadata (ns/plain.go).
+		l.fsys.ns.NoticePlain(key)
 		return nil, plainErrno
 	}
 	if a.Size > maxTarget || a.Size < 1 {
-		l.fsys.warnOnce(key, "symlink object refused: its target would be longer than 4095 bytes or empty", "size", a.Size)
+		l.fsys.ns.WarnOnce(key, "symlink object refused: its target would be longer than 4095 bytes or empty", "size", a.Size)
 		return nil, syscall.EIO
 	}
 	buf := make([]byte, a.Size)
-	if _, err := l.fsys.opts.Store.ReadRange(ctx, key, store.Range{IfMatch: a.ETag}, buf); err != nil {
+	if _, err := l.fsys.ns.Store().ReadRange(ctx, key, store.Range{IfMatch: a.ETag}, buf); err != nil {
 		return nil, toErrno(err)
 	}
 	return buf, 0
 }
 
 func (l *Link) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	a, err := l.fsys.meta.get(detach(ctx), l.Key())
+	a, err := l.fsys.ns.Head(detach(ctx), l.Key())
 	if err != nil {
 		return toErrno(err)
 	}
-	fa := fileAttrs{size: a.Size, mtime: a.LastModified, mode: 0o777}
-	l.fsys.applyAttrs(&fa, l.Key(), a)
-	l.fsys.fillFile(&out.Attr, fa)
+	l.fsys.fillFile(&out.Attr, l.fsys.ns.Object(l.Key(), a, ns.Attrs{Mode: 0o777}))
 	out.Mode = syscall.S_IFLNK | 0o777
 	return 0
 }
 
 // Setattr stores a symlink's times and owner (rsync -a sets them) by
-// writing the link object again with the new metadata; its mode is
-// always 0777.
+// writing the link object again with the new metadata
+// (ns.Namespace.SetLinkAttrs); its mode is always 0777.
 func (l *Link) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	ctx = detach(ctx)
 	if l.fsys.stage == nil {
 		return syscall.EROFS
 	}
 	key := l.Key()
-	a, err := l.fsys.meta.get(ctx, key)
+	a, err := l.fsys.ns.Head(ctx, key)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -103,26 +97,22 @@ func (l *Link) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 	if errno != 0 {
 		return errno
 	}
-	fa := fileAttrs{mtime: a.LastModified}
-	l.fsys.applyAttrs(&fa, key, a)
-	uid, gid := fa.uid, fa.gid
-	if !fa.owned {
-		uid, gid = caller(ctx)
+	fa := l.fsys.ns.Object(key, a, ns.Attrs{})
+	if !fa.Owned {
+		o := caller(ctx)
+		fa.UID, fa.GID = o.UID, o.GID
 	}
 	if u, ok := in.GetUID(); ok {
-		uid = u
+		fa.UID = u
 	}
 	if g, ok := in.GetGID(); ok {
-		gid = g
+		fa.GID = g
 	}
 	if t, ok := in.GetMTime(); ok {
-		fa.mtime = t
+		fa.Mtime = t
 	}
-	meta := stage.MetaOf(stage.Attrs{Mtime: fa.mtime, Mode: linkMode, UID: uid, GID: gid})
-	if _, err := l.fsys.opts.Store.Put(ctx, key, bytes.NewReader(target), int64(len(target)), meta); err != nil {
-		l.fsys.log.Error("setting symlink attributes failed", "key", key, "err", err)
+	if err := l.fsys.ns.SetLinkAttrs(ctx, key, string(target), fa); err != nil {
 		return toErrno(err)
 	}
-	l.fsys.meta.forget(key)
 	return l.Getattr(ctx, fh, out)
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,15 +44,14 @@ func rwMountStore(t *testing.T, st store.Store, window, ttl time.Duration) (stri
 	c, _ := cache.New(cache.Options{Size: 64 << 10, BlockSize: 4 << 10, Parallel: 4})
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f := New(Options{Store: st, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log})
-	mgr, err := stage.Open(stage.Config{
-		Dir: t.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"), Scope: "t", Store: f.Store(),
-		Window: window, Parallel: 4, Attempts: 2, Log: log, Uploaded: f.Uploaded, Removed: f.Removed,
-	})
+	f, err := New(Options{Store: st, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log, Journal: &stage.Config{
+		Dir: t.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"), Scope: "t",
+		Window: window, Parallel: 4, Attempts: 2,
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.SetStage(mgr)
+	mgr := f.Stage()
 	dir := t.TempDir()
 	srv, err := f.Mount(dir, MountOptions{FsName: "ssecfs:test"})
 	if err != nil {
@@ -250,48 +248,6 @@ func TestFolderRenameMovesEverything(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "new/sub/y")); err != nil || string(b) != "y" {
 		t.Fatalf("new/sub/y: %q %v", b, err)
-	}
-}
-
-// deleteHook runs a function before each delete it passes on.
-type deleteHook struct {
-	*memstore.Store
-	before func(key string)
-}
-
-func (d deleteHook) Delete(ctx context.Context, key string) error {
-	d.before(key)
-	return d.Store.Delete(ctx, key)
-}
-
-// A listing the server answers just before a folder rename's delete of an
-// old object (another program's ls, a listing made ahead) must not bring
-// the object back under its old name: the mark of this mount's change is
-// dated after the delete.
-func TestAListingAnsweredBeforeAFolderRenamesDeleteIsNotFiledAfterIt(t *testing.T) {
-	m := memstore.New(ourMD5)
-	m.SetListMeta(true)
-	m.Seed("old/x", []byte("x"), nil, ourMD5)
-	var fp atomic.Pointer[FS] // set after the mount, read in its goroutines
-	hook := deleteHook{Store: m, before: func(key string) {
-		if key != "old/x" {
-			return
-		}
-		sent := time.Now()
-		_ = m.List(context.Background(), "old/", store.ListOptions{Metadata: true}, func(e store.Entry) error {
-			if e.Attrs != nil {
-				fp.Load().meta.putListed(e.Key, *e.Attrs, sent)
-			}
-			return nil
-		})
-	}}
-	dir, _, f := rwMountStore(t, hook, time.Hour, time.Hour)
-	fp.Store(f)
-	if err := os.Rename(filepath.Join(dir, "old"), filepath.Join(dir, "new")); err != nil {
-		t.Fatal(err)
-	}
-	if a, ok := f.meta.peek("old/x"); ok {
-		t.Errorf("old/x still known after the rename: %+v", a)
 	}
 }
 

@@ -346,25 +346,25 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	if err != nil {
 		return fail(err)
 	}
-	fsys := fs.New(fs.Options{
-		Store: st, Cache: blocks, Log: log, Prefix: c.prefix, MetaTTL: c.metaTTL, ReadAhead: c.readAhead,
-		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta, RefusePlaintext: c.refusePlain,
-	})
-	var mgr *stage.Manager
+	var jc *stage.Config
 	journal := ""
 	if !c.readOnly {
 		journal = journalFor(c, st.Endpoint())
-		mgr, err = stage.Open(stage.Config{
+		jc = &stage.Config{
 			Dir: journal, SSEKey: key.Bytes(), Scope: journalScope(c, st.Endpoint()),
-			Store: fsys.Store(), Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel,
-			Attempts: 5, Uploaded: fsys.Uploaded, Removed: fsys.Removed,
-		})
-		if err != nil {
-			return fail(err)
+			Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel, Attempts: 5,
 		}
-		defer mgr.Close()
-		fsys.SetStage(mgr)
 	}
+	fsys, err := fs.New(fs.Options{
+		Store: st, Cache: blocks, Log: log, Prefix: c.prefix, MetaTTL: c.metaTTL, ReadAhead: c.readAhead,
+		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta, RefusePlaintext: c.refusePlain,
+		Journal: jc,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer fsys.Close()
+	mgr := fsys.Stage()
 	ctl, err := listenControl(c.mountpoint, log)
 	if err != nil {
 		return fail(fmt.Errorf("control socket: %w", err))

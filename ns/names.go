@@ -1,14 +1,13 @@
-package fs
+package ns
 
 import (
 	"strings"
-	"syscall"
 	"unicode/utf8"
 )
 
-// nameProblem says why a key component cannot be a file name, or "".
-// Such objects stay in the bucket; the filesystem leaves them out.
-func nameProblem(name string) string {
+// NameProblem says why a key component cannot be a file name, or "".
+// Such objects stay in the bucket; the namespace leaves them out.
+func NameProblem(name string) string {
 	switch {
 	case name == "":
 		return "empty path component (\"//\" in the key)"
@@ -22,17 +21,17 @@ func nameProblem(name string) string {
 	return ""
 }
 
-// newNameErrno says whether a name may be given to a new file, folder or
+// CheckNewName says whether a name may be given to a new file, folder or
 // symlink, or be the target of a rename. S3 object keys are UTF-8 (AWS,
 // MinIO and Ceph RGW refuse others): a name that is not would be accepted
-// here and never uploaded, so it is refused at once, as ZFS's utf8only
-// does.
-func newNameErrno(name string) syscall.Errno {
-	if nameProblem(name) != "" {
-		return syscall.EINVAL
+// here and never uploaded, so it is refused at once (ErrNotUTF8), as ZFS's
+// utf8only does.
+func CheckNewName(name string) error {
+	if NameProblem(name) != "" {
+		return ErrBadName
 	}
 	if !utf8.ValidString(name) {
-		return syscall.EILSEQ
+		return ErrNotUTF8
 	}
-	return 0
+	return nil
 }

@@ -1,4 +1,4 @@
-package fs
+package ns
 
 import (
 	"context"
@@ -97,11 +97,11 @@ func (ml *metaListing) wait(key string) {
 }
 
 // listMetadata says whether a listing should ask for metadata (above).
-func (f *FS) listMetadata() bool {
-	if !f.opts.Store.ListsMetadata() {
+func (n *Namespace) listMetadata() bool {
+	if !n.opts.Store.ListsMetadata() {
 		return false
 	}
-	l := f.walked.Load()
+	l := n.walked.Load()
 	return l == nil || l.stats.Load() > 0
 }
 
@@ -109,8 +109,8 @@ func (f *FS) listMetadata() bool {
 // of name, starting it on the second file stat'ed in the folder's current
 // listing, or nil: no fresh listing, a server that does not list metadata,
 // or the first file stat'ed.
-func (d *Dir) metaListingFor(name string) *metaListing {
-	if !d.fsys.opts.Store.ListsMetadata() {
+func (d *Folder) metaListingFor(name string) *metaListing {
+	if !d.ns.opts.Store.ListsMetadata() {
 		return nil
 	}
 	d.mu.Lock()
@@ -126,7 +126,7 @@ func (d *Dir) metaListingFor(name string) *metaListing {
 		}
 		l.sortNames()
 		l.metaList = newMetaListing(d.prefix, l.names)
-		go d.fsys.listMeta(l.metaList, d.prefix)
+		go d.ns.listMeta(l.metaList, d.prefix)
 	}
 	return l.metaList
 }
@@ -134,19 +134,19 @@ func (d *Dir) metaListingFor(name string) *metaListing {
 // listMeta lists prefix with metadata, chunk by chunk, a few at a time,
 // filing each object's attributes in the metadata cache (unless this mount
 // learnt or changed more since).
-func (f *FS) listMeta(ml *metaListing, prefix string) {
+func (n *Namespace) listMeta(ml *metaListing, prefix string) {
 	sem := make(chan struct{}, metaParallel)
 	for _, c := range ml.chunks {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
 			defer ml.finish(c)
-			f.listChunk(ml, c, prefix)
+			n.listChunk(ml, c, prefix)
 		}()
 	}
 }
 
-func (f *FS) listChunk(ml *metaListing, c *metaChunk, prefix string) {
+func (n *Namespace) listChunk(ml *metaListing, c *metaChunk, prefix string) {
 	sent := time.Now()
 	opts := store.ListOptions{Metadata: true, StartAfter: c.from}
 	if c.to != "" {
@@ -154,37 +154,37 @@ func (f *FS) listChunk(ml *metaListing, c *metaChunk, prefix string) {
 		// before the first entry past c.to showed that it is not needed.
 		opts.Limit = metaChunkNames
 	}
-	err := f.opts.Store.List(context.Background(), prefix, opts, func(e store.Entry) error {
+	err := n.opts.Store.List(context.Background(), prefix, opts, func(e store.Entry) error {
 		if c.to != "" && e.Key > c.to {
 			return errChunkDone // the next chunk's
 		}
 		if e.IsPrefix || strings.HasSuffix(e.Key, "/") {
 			return nil
 		}
-		if e.Attrs == nil && !f.opts.Store.ListsMetadata() {
+		if e.Attrs == nil && !n.opts.Store.ListsMetadata() {
 			return errNoMetadata // the server does not list them (RGW)
 		}
 		if e.Attrs != nil {
-			f.meta.putListed(e.Key, *e.Attrs, sent)
+			n.meta.putListed(e.Key, *e.Attrs, sent)
 		}
 		ml.passed(c, e.Key)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNoMetadata) && !errors.Is(err, errChunkDone) {
 		// The stats waiting for it send their own HEADs.
-		f.log.Debug("listing with metadata failed", "prefix", prefix, "after", c.from, "err", err)
+		n.log.Debug("listing with metadata failed", "prefix", prefix, "after", c.from, "err", err)
 	}
 }
 
-// objectAttrs returns the attributes of key, a file in d: known ones, else
+// ObjectAttrs returns the attributes of key, a file in d: known ones, else
 // from the folder's listing with metadata, else from a HEAD, starting the
 // HEADs of the files listed after it so that a program stat'ing a whole
 // folder gets them in parallel.
-func (d *Dir) objectAttrs(ctx context.Context, key string) (store.Attrs, error) {
+func (d *Folder) ObjectAttrs(ctx context.Context, key string) (store.Attrs, error) {
 	if l := d.freshListing(); l != nil {
 		l.stats.Add(1) // this mount's programs stat what they list
 	}
-	m := d.fsys.meta
+	m := d.ns.meta
 	if h, ok := m.peek(key); ok {
 		return h, nil
 	}
@@ -199,8 +199,8 @@ func (d *Dir) objectAttrs(ctx context.Context, key string) (store.Attrs, error) 
 			return h, nil
 		}
 	}
-	if !d.fsys.opts.Store.ListsMetadata() {
-		d.metaAhead(ctx, name, false)
+	if !d.ns.opts.Store.ListsMetadata() {
+		d.headsAhead(ctx, name, false)
 	}
 	return m.get(ctx, key)
 }

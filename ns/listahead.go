@@ -1,4 +1,4 @@
-package fs
+package ns
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 // Folder listings ahead: `find`, `du`, `cp -r` and backup tools walk a
 // tree folder after folder, each listing a round trip (or more) that the
 // walker waits for. When a folder is looked up, the listings of the
-// folders after it in its parent are started, a few at a time; a Dir
+// folders after it in its parent are started, a few at a time; a Folder
 // without a listing of its own takes the one made ahead for its prefix.
 // A folder of a full page (listAheadMax) or more is not listed ahead: the
 // walker may never come, and big listings cost memory.
@@ -27,7 +27,7 @@ type aheadListing struct {
 	at   time.Time
 	done chan struct{}
 	l    *listing // nil if the folder was too big or the listing failed
-	seq  uint64   // FS.changes when the listing was sent
+	seq  uint64   // Namespace.changes when the listing was sent
 }
 
 type listsAhead struct {
@@ -43,8 +43,8 @@ func newListsAhead() *listsAhead {
 // listAhead lists prefixes in the background, skipping those listed or
 // being listed already, and all of them while listAheadKept fresh ones
 // wait to be claimed.
-func (f *FS) listAhead(ctx context.Context, prefixes []string) {
-	la := f.lists
+func (n *Namespace) listAhead(ctx context.Context, prefixes []string) {
+	la := n.lists
 	if la == nil {
 		return
 	}
@@ -53,7 +53,7 @@ func (f *FS) listAhead(ctx context.Context, prefixes []string) {
 		la.mu.Lock()
 		if len(la.m) >= listAheadKept {
 			for k, a := range la.m { // unclaimed past their TTL
-				if time.Since(a.at) > f.opts.MetaTTL {
+				if time.Since(a.at) > n.opts.MetaTTL {
 					delete(la.m, k)
 				}
 			}
@@ -70,18 +70,18 @@ func (f *FS) listAhead(ctx context.Context, prefixes []string) {
 			la.sem <- struct{}{}
 			defer func() { <-la.sem }()
 			defer close(a.done)
-			a.seq = f.changes.Load()
-			l := &listing{at: time.Now(), entries: map[string]child{}}
-			n := 0
+			a.seq = n.changes.Load()
+			l := newListing(time.Now())
+			count := 0
 			// One page: a full one may have more behind it, and the
 			// folder is listed whole when (if) it is asked for.
-			opts := store.ListOptions{Limit: listAheadMax, Metadata: f.listMetadata()}
-			err := f.opts.Store.List(ctx, p, opts, func(e store.Entry) error {
-				n++
-				f.addEntry(l, p, e, l.at)
+			opts := store.ListOptions{Limit: listAheadMax, Metadata: n.listMetadata()}
+			err := n.opts.Store.List(ctx, p, opts, func(e store.Entry) error {
+				count++
+				n.addEntry(l, p, e, l.at)
 				return nil
 			})
-			if err == nil && n < listAheadMax {
+			if err == nil && count < listAheadMax {
 				a.l = l
 			}
 		}()
@@ -95,8 +95,8 @@ func (f *FS) listAhead(ctx context.Context, prefixes []string) {
 // (a folder renamed, a file's old name deleted after its upload) is not
 // worth tracking for a speed-up that walks of an unchanging tree (find,
 // cp -r out, rsync's no-op) are what need.
-func (f *FS) takeAhead(ctx context.Context, prefix string) *listing {
-	la := f.lists
+func (n *Namespace) takeAhead(ctx context.Context, prefix string) *listing {
+	la := n.lists
 	if la == nil {
 		return nil
 	}
@@ -112,16 +112,16 @@ func (f *FS) takeAhead(ctx context.Context, prefix string) *listing {
 	case <-ctx.Done():
 		return nil
 	}
-	if a.seq != f.changes.Load() {
+	if a.seq != n.changes.Load() {
 		return nil
 	}
 	return a.l
 }
 
-// listAheadAfter starts the listings of the folders listed in d from name
-// on (name's own first), up to listAheadCount ahead of name, each once.
-func (d *Dir) listAheadAfter(ctx context.Context, name string) {
-	if d.fsys.opts.MetaTTL <= 0 {
+// ListsAhead starts the listings of the folders listed in d from name on
+// (name's own first), up to listAheadCount ahead of name, each once.
+func (d *Folder) ListsAhead(ctx context.Context, name string) {
+	if d.ns.opts.MetaTTL <= 0 {
 		return // a listing would be stale before it is used
 	}
 	d.mu.Lock()
@@ -139,11 +139,11 @@ func (d *Dir) listAheadAfter(ctx context.Context, name string) {
 	end := min(i+listAheadCount, len(l.names))
 	var prefixes []string
 	for _, n := range l.names[min(max(i, l.listsAhead), end):end] {
-		if l.entries[n].isDir {
+		if l.entries[n].Dir {
 			prefixes = append(prefixes, d.prefix+n+"/")
 		}
 	}
 	l.listsAhead = max(end, l.listsAhead)
 	d.mu.Unlock()
-	d.fsys.listAhead(ctx, prefixes)
+	d.ns.listAhead(ctx, prefixes)
 }

@@ -1,4 +1,4 @@
-package fs
+package ns
 
 import (
 	"testing"
@@ -48,12 +48,12 @@ func TestNameProblems(t *testing.T) {
 		long[i] = 'a'
 	}
 	for _, bad := range []string{"", ".", "..", string(long), "a\x00b"} {
-		if nameProblem(bad) == "" {
+		if NameProblem(bad) == "" {
 			t.Errorf("%q accepted as a file name", bad)
 		}
 	}
 	for _, good := range []string{"a", "...", "a b", "\xff\xfe", string(long[:255])} {
-		if p := nameProblem(good); p != "" {
+		if p := NameProblem(good); p != "" {
 			t.Errorf("%q refused: %s", good, p)
 		}
 	}

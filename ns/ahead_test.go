@@ -1,4 +1,4 @@
-package fs
+package ns
 
 import (
 	"context"
@@ -15,11 +15,11 @@ import (
 // read-ahead windows pointing past its end: that once panicked with the
 // folder's lock held, and every later lookup in it hung.
 func TestReadAheadWindowsSurviveAFolderThatShrank(t *testing.T) {
-	d := &Dir{fsys: &FS{opts: Options{MetaAhead: 32, MetaTTL: time.Minute}}, prefix: "d/"}
-	l := &listing{at: time.Now(), entries: map[string]child{}}
+	d := &Folder{ns: &Namespace{opts: Options{MetaAhead: 32, MetaTTL: time.Minute}}, prefix: "d/"}
+	l := newListing(time.Now())
 	for i := 0; i < 30; i++ {
 		n := fmt.Sprintf("f%02d", i)
-		l.entries[n] = child{obj: store.Entry{Key: "d/" + n, Size: 10}}
+		l.entries[n] = Entry{Object: store.Entry{Key: "d/" + n, Size: 10}}
 		l.names = append(l.names, n)
 	}
 	// Windows as a stat of all 40 files of the folder's earlier listing left them.
@@ -28,7 +28,7 @@ func TestReadAheadWindowsSurviveAFolderThatShrank(t *testing.T) {
 	if k := d.metaKeysAfter("f25", false); len(k) != 0 {
 		t.Errorf("HEADs started again for %v", k)
 	}
-	if k := d.smallFilesAfter("f25", 32); len(k) != 0 {
+	if k := d.SmallFilesAfter("f25", 32); len(k) != 0 {
 		t.Errorf("fetches started again for %v", k)
 	}
 	if !d.mu.TryLock() {
@@ -40,18 +40,18 @@ func TestReadAheadWindowsSurviveAFolderThatShrank(t *testing.T) {
 // rsync's receiver stats the files of a folder it never lists: the HEADs
 // ahead must start all the same, and follow this mount's own changes.
 func TestHeadsAheadStartWithoutAReaddir(t *testing.T) {
-	d := &Dir{fsys: &FS{opts: Options{MetaAhead: 8, MetaTTL: time.Minute}}, prefix: "d/"}
-	l := &listing{at: time.Now(), entries: map[string]child{}}
+	d := &Folder{ns: &Namespace{opts: Options{MetaAhead: 8, MetaTTL: time.Minute}}, prefix: "d/"}
+	l := newListing(time.Now())
 	for i := 0; i < 20; i++ {
 		n := fmt.Sprintf("f%02d", i)
-		l.entries[n] = child{obj: store.Entry{Key: "d/" + n, Size: 10}}
+		l.entries[n] = Entry{Object: store.Entry{Key: "d/" + n, Size: 10}}
 	}
 	d.list = l
 	got := d.metaKeysAfter("f00", false)
 	if len(got) != 8 || got[0] != "d/f00" || got[7] != "d/f07" {
 		t.Fatalf("HEADs ahead of f00: %v", got)
 	}
-	d.patch("f055", &child{obj: store.Entry{Key: "d/f055"}})
+	d.patch("f055", &Entry{Object: store.Entry{Key: "d/f055"}})
 	d.patch("f03", nil)
 	if !slices.IsSorted(l.names) || slices.Contains(l.names, "f03") || !slices.Contains(l.names, "f055") || len(l.names) != 20 {
 		t.Fatalf("names after changes: %v", l.names)
@@ -64,10 +64,10 @@ func TestHeadsAheadStartWithoutAReaddir(t *testing.T) {
 func TestAChangeDuringAListingIsNotLost(t *testing.T) {
 	m := memstore.New("ours")
 	m.Seed("d/a", []byte("a"), nil, "ours")
-	d := &Dir{fsys: &FS{opts: Options{Store: m, MetaTTL: time.Minute}}, prefix: "d/"}
+	d := newNS(t, m, nil).Folder("d/")
 	m.Fail = func(op, key string) error {
 		if op == "list" {
-			d.patch("new", &child{obj: store.Entry{Key: "d/new", Size: 1}})
+			d.patch("new", &Entry{Object: store.Entry{Key: "d/new", Size: 1}})
 			d.patch("a", nil)
 		}
 		return nil
@@ -90,7 +90,7 @@ func TestAChangeDuringAListingIsNotLost(t *testing.T) {
 func TestAListingMadeAheadIsNotUsedAfterAChange(t *testing.T) {
 	m := memstore.New("ours")
 	m.Seed("t/d2/old", []byte("x"), nil, "ours")
-	f := New(Options{Store: m, MetaTTL: time.Minute})
+	f := newNS(t, m, nil)
 	ctx := context.Background()
 	listed := func() (n int) {
 		for _, c := range m.Calls() {
@@ -109,7 +109,7 @@ func TestAListingMadeAheadIsNotUsedAfterAChange(t *testing.T) {
 	if _, err := f.Store().Put(ctx, "t/d2/new", nil, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	l, err := f.newDir("t/d2/").listing(ctx)
+	l, err := f.Folder("t/d2/").listing(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestAListingMadeAheadIsNotUsedAfterAChange(t *testing.T) {
 
 	// Without a change since, the listing made ahead is the folder's.
 	f.listAhead(ctx, []string{"t/d3/"})
-	if _, err := f.newDir("t/d3/").listing(ctx); err != nil {
+	if _, err := f.Folder("t/d3/").listing(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(slices.DeleteFunc(m.Calls(), func(c memstore.Call) bool { return c.Op != "list" || c.Key != "t/d3/" })); n != 1 {

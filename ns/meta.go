@@ -1,4 +1,4 @@
-package fs
+package ns
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // parallel, bounded, so that `ls -l` costs the time of a few round trips
 // rather than one per file.
 //
-// Lock order: metaCache.mu is a leaf.
+// Lock order: metaCache.mu is taken after Folder.mu, and nothing after it.
 type metaCache struct {
 	st  store.Store
 	ttl time.Duration
@@ -199,3 +199,18 @@ func (m *metaCache) put(key string, a store.Attrs) {
 	m.entries.Add(key, e)
 	m.mu.Unlock()
 }
+
+// Head returns the attributes of key from the cache, or from a HEAD that
+// concurrent askers share.
+func (n *Namespace) Head(ctx context.Context, key string) (store.Attrs, error) {
+	return n.meta.get(ctx, key)
+}
+
+// Proven returns attributes of key from a keyed HEAD, never a listing's.
+func (n *Namespace) Proven(ctx context.Context, key string) (store.Attrs, error) {
+	return n.meta.proven(ctx, key)
+}
+
+// Forget drops what is known of key (an object that changed under a
+// reader): the next question asks the server.
+func (n *Namespace) Forget(key string) { n.meta.forget(key) }

@@ -1,4 +1,4 @@
-package fs
+package ns
 
 import (
 	"strings"
@@ -22,13 +22,13 @@ func FuzzObjectNames(f *testing.F) {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
-	fsys := New(Options{Store: memstore.New(ourMD5)})
+	fsys := newNS(f, memstore.New(ourMD5), nil)
 	f.Fuzz(func(t *testing.T, key string, isPrefix bool) {
 		for _, prefix := range []string{"", "dir/"} {
-			l := &listing{entries: map[string]child{}}
+			l := newListing(time.Time{})
 			fsys.addEntry(l, prefix, store.Entry{Key: key, IsPrefix: isPrefix}, time.Now())
 			for n := range l.entries {
-				if nameProblem(n) != "" || strings.Contains(n, "/") {
+				if NameProblem(n) != "" || strings.Contains(n, "/") {
 					t.Fatalf("key %q under %q shows as the name %q", key, prefix, n)
 				}
 			}
@@ -50,20 +50,20 @@ func FuzzObjectMetadata(f *testing.F) {
 	} {
 		f.Add(s[0], s[1], s[2], s[3])
 	}
-	fsys := New(Options{Store: memstore.New(ourMD5)})
+	fsys := newNS(f, memstore.New(ourMD5), nil)
 	f.Fuzz(func(t *testing.T, mtime, mode, uid, gid string) {
 		meta := map[string]string{"mtime": mtime, "mode": mode, "uid": uid, "gid": gid}
-		a := fileAttrs{mode: 0o644}
+		a := Attrs{Mode: 0o644}
 		applyMeta(&a, meta)
-		if a.mode&^0o7777 != 0 {
-			t.Fatalf("mode %q gave %o", mode, a.mode)
+		if a.Mode&^0o7777 != 0 {
+			t.Fatalf("mode %q gave %o", mode, a.Mode)
 		}
-		if m, ok := parseMode(mode); ok && a.symlink != (m&syscall.S_IFMT == syscall.S_IFLNK) {
-			t.Fatalf("mode %q: symlink %v", mode, a.symlink)
+		if m, ok := parseMode(mode); ok && a.Symlink != (m&syscall.S_IFMT == syscall.S_IFLNK) {
+			t.Fatalf("mode %q: symlink %v", mode, a.Symlink)
 		}
-		p := fileAttrs{mode: 0o644}
-		fsys.applyAttrs(&p, "k", store.Attrs{Meta: meta, Encryption: store.EncPlain})
-		if p.symlink || p.mode != 0o644 || p.owned || !p.plain {
+		p := Attrs{Mode: 0o644}
+		fsys.ApplyAttrs(&p, "k", store.Attrs{Meta: meta, Encryption: store.EncPlain})
+		if p.Symlink || p.Mode != 0o644 || p.Owned || !p.Plain {
 			t.Fatalf("plaintext object with %v: %+v", meta, p)
 		}
 	})
