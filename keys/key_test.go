@@ -98,3 +98,25 @@ func TestFromEnvRemovesTheVariable(t *testing.T) {
 		t.Fatal("the key variable is still in the environment, where children would inherit it")
 	}
 }
+
+// --key-file - reads the key from standard input.
+func TestKeyFileDashReadsStandardInput(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdin
+	os.Stdin = r
+	t.Cleanup(func() { os.Stdin = old; r.Close() })
+	if _, err := w.Write([]byte("0123456789abcdefghijklmnopqrstuv\n")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	k, err := FromFile("-", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(k.Bytes()) != "0123456789abcdefghijklmnopqrstuv" {
+		t.Fatal("standard input's key was not read")
+	}
+}
