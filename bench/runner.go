@@ -18,111 +18,149 @@ import (
 // runServer runs every workload through every tool on one server, in a
 // bucket of its own that is removed afterwards.
 func runServer(ctx context.Context, c *config, name, work string, makers []func() Tool, workloads []Workload, rep *Report) error {
-	srv, err := loadServer(name)
+	srv, counter, closeProxy, err := reachServer(ctx, c, name)
 	if err != nil {
 		return err
 	}
-	// Counted at the server itself, not through the proxy.
-	counter, err := newReqCounter(srv)
+	defer closeProxy()
+	base, removeBucket, err := makeBucket(ctx, srv, name)
 	if err != nil {
 		return err
 	}
-	if _, err := counter.snapshot(ctx); err != nil {
-		logf("[%s] requests will not be counted: %v", name, err)
-		counter = nil
-	}
-	if c.latency > 0 {
-		// Every tool, the setup and the checks go through the proxy.
-		u, err := url.Parse(srv.Endpoint)
-		if err != nil {
-			return err
-		}
-		p, err := faultproxy.NewLatency(u.Host, c.latency)
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		srv.Endpoint = "https://" + p.Addr
-		logf("[%s] through a proxy adding %s each way: %s", name, c.latency, srv.Endpoint)
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	bucket := "ssecfs-bench-" + hex.EncodeToString(b)
-	logf("[%s] bucket %s", name, bucket)
-	if _, err := runAWS(ctx, srv, "s3", "mb", "s3://"+bucket); err != nil {
-		return err
-	}
-	defer func() {
-		// Not ctx: the bucket goes even after an interrupt.
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if _, err := runAWS(cctx, srv, "s3", "rb", "--force", "s3://"+bucket); err != nil {
-			logf("[%s] removing bucket: %v", name, err)
-		}
-	}()
-	secret := randomString(32)
-	s3, err := newObjStore(srv, bucket, secret)
-	if err != nil {
-		return err
-	}
-	base := &Target{Server: srv, Bucket: bucket, Secret: secret, S3: s3}
+	defer removeBucket()
 	for _, w := range workloads {
 		logf("[%s] preparing %s", name, w.Name())
 		if err := w.Prepare(ctx, base); err != nil {
 			return err
 		}
 	}
+	tools, err := setupTools(ctx, base, name, work, makers, rep)
+	if err != nil {
+		return err
+	}
+	for _, w := range workloads {
+		if err := runWorkload(ctx, c, name, w, tools, counter, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reachServer loads the server's settings, its request counter (nil if it
+// cannot count), and with --latency a proxy in front of it that every
+// tool, the setup and the checks go through.
+func reachServer(ctx context.Context, c *config, name string) (*Server, reqCounter, func(), error) {
+	srv, err := loadServer(name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Counted at the server itself, not through the proxy.
+	counter, err := newReqCounter(srv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, err := counter.snapshot(ctx); err != nil {
+		logf("[%s] requests will not be counted: %v", name, err)
+		counter = nil
+	}
+	if c.latency <= 0 {
+		return srv, counter, func() {}, nil
+	}
+	u, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := faultproxy.NewLatency(u.Host, c.latency)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	srv.Endpoint = "https://" + p.Addr
+	logf("[%s] through a proxy adding %s each way: %s", name, c.latency, srv.Endpoint)
+	return srv, counter, func() { p.Close() }, nil
+}
+
+// makeBucket makes the run's bucket and its SSE-C secret; the function it
+// returns removes the bucket, even after an interrupt.
+func makeBucket(ctx context.Context, srv *Server, name string) (*Target, func(), error) {
+	b := make([]byte, 4)
+	rand.Read(b)
+	bucket := "ssecfs-bench-" + hex.EncodeToString(b)
+	logf("[%s] bucket %s", name, bucket)
+	if _, err := runAWS(ctx, srv, "s3", "mb", "s3://"+bucket); err != nil {
+		return nil, nil, err
+	}
+	remove := func() {
+		// Not ctx: the bucket goes even after an interrupt.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if _, err := runAWS(cctx, srv, "s3", "rb", "--force", "s3://"+bucket); err != nil {
+			logf("[%s] removing bucket: %v", name, err)
+		}
+	}
+	secret := randomString(32)
+	s3, err := newObjStore(srv, bucket, secret)
+	if err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return &Target{Server: srv, Bucket: bucket, Secret: secret, S3: s3}, remove, nil
+}
+
+// setupTools makes each tool's folder and sets it up.
+func setupTools(ctx context.Context, base *Target, name, work string, makers []func() Tool, rep *Report) ([]Tool, error) {
 	var tools []Tool
 	for _, mk := range makers {
 		t := mk()
 		tgt := *base
 		tgt.Dir = filepath.Join(work, name, slug(t.Name()))
 		if err := os.MkdirAll(tgt.Dir, 0o700); err != nil {
-			return err
+			return nil, err
 		}
 		if err := t.Setup(ctx, &tgt); err != nil {
-			return fmt.Errorf("%s setup on %s: %w", t.Name(), name, err)
+			return nil, fmt.Errorf("%s setup on %s: %w", t.Name(), name, err)
 		}
 		rep.Versions[t.Name()] = t.Version(ctx)
 		tools = append(tools, t)
 	}
-	for _, w := range workloads {
-		// A tool that failed once is not run again for this workload:
-		// the cell reports the failure, and a hung tool would cost the
-		// timeout every run.
-		out := map[string]bool{}
-		if s, ok := w.(seeder); ok {
-			for _, t := range tools {
-				r := seedOnce(ctx, c.timeout, s, t)
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if r.Status != OK {
-					r.Workload, r.Server = w.Name(), name
-					rep.Add(r)
-					out[t.Name()] = true
-					logf("[%s] %s, writing the files first, %s: %s", name, w.Name(), t.Name(), r.Summary(0, 0))
-				}
+	return tools, nil
+}
+
+// runWorkload runs one workload --runs times through every tool. A tool
+// that failed once is not run again for this workload: the cell reports
+// the failure, and a hung tool would cost the timeout every run.
+func runWorkload(ctx context.Context, c *config, name string, w Workload, tools []Tool, counter reqCounter, rep *Report) error {
+	out := map[string]bool{}
+	if s, ok := w.(seeder); ok {
+		for _, t := range tools {
+			r := seedOnce(ctx, c.timeout, s, t)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if r.Status != OK {
+				r.Workload, r.Server = w.Name(), name
+				rep.Add(r)
+				out[t.Name()] = true
+				logf("[%s] %s, writing the files first, %s: %s", name, w.Name(), t.Name(), r.Summary(0, 0))
 			}
 		}
-		for run := 1; run <= c.runs; run++ {
-			// Rotate the order, so that no tool always goes first
-			// after the upload or always follows the same tool.
-			for i := range tools {
-				t := tools[(i+run-1)%len(tools)]
-				if out[t.Name()] {
-					continue
-				}
-				r := runOnce(ctx, c.timeout, w, t, counter)
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				r.Server, r.Run = name, run
-				rep.Add(r)
-				logf("[%s] %s, run %d/%d, %s: %s", name, w.Name(), run, c.runs, t.Name(), r.Summary(w.Bytes(), w.Files()))
-				if r.Status != OK {
-					out[t.Name()] = true
-				}
+	}
+	for run := 1; run <= c.runs; run++ {
+		// Rotate the order, so that no tool always goes first after the
+		// upload or always follows the same tool.
+		for i := range tools {
+			t := tools[(i+run-1)%len(tools)]
+			if out[t.Name()] {
+				continue
+			}
+			r := runOnce(ctx, c.timeout, w, t, counter)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.Server, r.Run = name, run
+			rep.Add(r)
+			logf("[%s] %s, run %d/%d, %s: %s", name, w.Name(), run, c.runs, t.Name(), r.Summary(w.Bytes(), w.Files()))
+			if r.Status != OK {
+				out[t.Name()] = true
 			}
 		}
 	}
