@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/fs"
+	"github.com/ssecfs/ssecfs/keys"
+	"github.com/ssecfs/ssecfs/stage"
+	"github.com/ssecfs/ssecfs/store"
+)
+
+// serve runs the mount until it is unmounted. ready is told once whether
+// the mount came up; every failure before that is one line with the fix.
+func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) int {
+	level, _ := parseLevel(c.logLevel)
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	fail := func(err error) int {
+		log.Error("mount failed", "err", err)
+		ready(err)
+		return 1
+	}
+	st, err := c.s3Options.store(c.bucket, key, log, c.trace)
+	if err != nil {
+		return fail(err)
+	}
+	if err := preflight(c, st, log); err != nil {
+		return fail(err)
+	}
+	blocks, closeDisk, err := openCaches(c, log)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeDisk()
+	jc, journal := journalConfig(c, key, st, log)
+	fsys, err := fs.New(fs.Options{
+		Store: st, Cache: blocks, Log: log, Prefix: c.prefix, MetaTTL: c.metaTTL, ReadAhead: c.readAhead,
+		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta, RefusePlaintext: c.refusePlain,
+		Journal: jc,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer fsys.Close()
+	ctl, err := listenControl(c.mountpoint, log)
+	if err != nil {
+		return fail(fmt.Errorf("control socket: %w", err))
+	}
+	defer ctl.close()
+	srv, err := fsys.Mount(c.mountpoint, fs.MountOptions{
+		FsName: "ssecfs:" + c.bucket + "/" + c.prefix, AllowOther: c.allowOther,
+		ReadOnly: c.readOnly, Debug: c.debugFuse,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	log.Info("mounted", "pid", os.Getpid(), "bucket", c.bucket, "prefix", c.prefix, "mountpoint", c.mountpoint,
+		"endpoint", st.Endpoint(), "journal", journal, "write_back", c.writeBack, "key", key.String())
+	status := answerControl(ctl, c, fsys, journal, log)
+	ctl.unmount = srv.Unmount
+	go ctl.serve()
+	// Signals are handled before the mount is reported ready: a SIGHUP or
+	// SIGTERM sent right after "ssecfs mount" returns must not kill the
+	// daemon with its default action.
+	handleSignals(c, srv, log)
+	ready(nil)
+	srv.Wait()
+	code := 0
+	if mgr := fsys.Stage(); mgr != nil {
+		// The kernel sends nothing more, not even the release of a file
+		// closed just before a lazy unmount ended.
+		mgr.Abandon()
+		if err := drain(mgr, log); err != nil {
+			code = 1
+		}
+	}
+	final := status()
+	final.OK = code == 0
+	ctl.finish(final)
+	log.Info("unmounted", "mountpoint", c.mountpoint)
+	return code
+}
+
+// openCaches opens the block cache over its disk tier (if any: only random
+// reads of big files are slower without it) and bounds the heap; the
+// function returned closes the disk tier.
+func openCaches(c *mountConfig, log *slog.Logger) (*cache.Cache, func(), error) {
+	// Keep the heap near what the caches are allowed (the blocks, the
+	// read-ahead in flight, the spare buffers the cache reuses, and 32 MiB
+	// for the rest), so that a garbage collection cycle does not let the
+	// daemon grow to twice its live data: a 1 GiB read peaked at 293 MiB
+	// with 64 MiB for the rest. The limit is soft: upload buffers (64 MiB
+	// for a multipart upload, as much for a stream's parts in flight)
+	// beside a big read make the collector run more often, nothing fails.
+	debug.SetMemoryLimit(c.cacheSize + c.readAhead + cache.Spares*c.blockSize + 32<<20)
+	disk, err := openDiskCache(c)
+	if err != nil {
+		log.Warn("no disk cache", "err", err)
+	}
+	closeDisk := func() {
+		if disk != nil {
+			disk.Close()
+		}
+	}
+	blocks, err := cache.New(cache.Options{
+		Size: c.cacheSize, BlockSize: c.blockSize, Parallel: int(max(c.readAhead/c.blockSize, 1)),
+		// One fetch may be retried (minio-go's retries, then a cut body's):
+		// its bound leaves room for them, a stalled connection included.
+		Timeout: c.timeout * time.Duration(c.retries+2),
+		Disk:    disk,
+		Log:     log,
+	})
+	if err != nil {
+		closeDisk()
+		return nil, nil, err
+	}
+	return blocks, closeDisk, nil
+}
+
+// journalConfig is the stage's configuration and the journal folder, or
+// nil and "" on a read-only mount.
+func journalConfig(c *mountConfig, key *keys.Key, st *store.S3, log *slog.Logger) (*stage.Config, string) {
+	if c.readOnly {
+		return nil, ""
+	}
+	journal := journalFor(c, st.Endpoint())
+	return &stage.Config{
+		Dir: journal, SSEKey: key.Bytes(), Scope: journalScope(c, st.Endpoint()),
+		Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel, Attempts: 5,
+	}, journal
+}
+
+// answerControl sets what the control socket answers to status and sync,
+// and returns the status.
+func answerControl(ctl *controlServer, c *mountConfig, fsys *fs.FS, journal string, log *slog.Logger) func() reply {
+	mgr := fsys.Stage()
+	status := func() reply {
+		r := reply{Mountpoint: c.mountpoint, Target: c.bucket + "/" + c.prefix, Journal: journal, OK: true,
+			Plaintext: fsys.PlaintextSeen()}
+		if mgr != nil {
+			for _, p := range mgr.Pending() {
+				r.Pending = append(r.Pending, pendingFile{Key: p.Key, Size: p.Size, Failed: p.Failed})
+			}
+		}
+		return r
+	}
+	ctl.status = status
+	ctl.sync = func(rel string) reply {
+		r := syncUnder(mgr, c.prefix, rel)
+		r.Mountpoint, r.Target, r.Journal = c.mountpoint, c.bucket+"/"+c.prefix, journal
+		if n := len(r.Pending); n > 0 {
+			log.Error("sync: files could not be uploaded", "path", rel, "failed", n)
+		} else {
+			log.Info("sync: uploaded", "path", rel, "files", r.Synced, "bytes", r.SyncedBytes)
+		}
+		return r
+	}
+	return status
+}
+
+// handleSignals unmounts on SIGINT and SIGTERM (lazily if files are open)
+// and logs SIGHUP.
+func handleSignals(c *mountConfig, srv *fs.Server, log *slog.Logger) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		for s := range sigs {
+			if s == syscall.SIGHUP {
+				log.Info("SIGHUP ignored: ssecfs has no configuration to reload")
+				continue
+			}
+			log.Info("unmounting", "signal", s.String())
+			if err := srv.Unmount(); err != nil {
+				// Files are open: detach now, finish when they are closed.
+				log.Warn("mount busy; detaching it lazily", "err", err)
+				if err := lazyUnmount(c.mountpoint); err != nil {
+					log.Error("unmount failed; still serving", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+// drain uploads what waits before the daemon exits, saying what it does.
+// Nothing is dropped: what cannot be uploaded stays in the journal for the
+// next mount.
+func drain(mgr *stage.Manager, log *slog.Logger) error {
+	n := len(mgr.Pending())
+	if n == 0 {
+		return nil
+	}
+	log.Info("uploading the files still waiting before exit", "files", n)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				log.Info("still uploading before exit", "files", len(mgr.Pending()))
+			}
+		}
+	}()
+	err := mgr.Drain(context.Background())
+	close(done)
+	if err != nil {
+		log.Error("exiting with files not uploaded; they stay in the journal and are uploaded by the next mount", "err", err)
+		return err
+	}
+	log.Info("all files uploaded")
+	return nil
+}
