@@ -109,7 +109,10 @@ type Range struct {
 // Store is the bucket as the filesystem sees it. Every method that touches
 // object data sends the SSE-C key unless told the object is plaintext.
 type Store interface {
-	// List calls fn for each entry under prefix, in key order.
+	// List calls fn for each entry under prefix: objects in key order and
+	// common prefixes in key order, but a page's objects may all come
+	// before its prefixes (S3 on RGW and MinIO), so callers must not rely
+	// on the two being merged in order (store/storetest).
 	List(ctx context.Context, prefix string, opts ListOptions, fn func(Entry) error) error
 	// ListsMetadata reports whether a listing asked for metadata may carry
 	// objects' attributes: false once the server showed that it does not.

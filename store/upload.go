@@ -218,8 +218,10 @@ type Copier struct {
 	st          Store
 	log         *slog.Logger
 	noCopy      atomic.Bool // CopyObject answered 501
+	noPlainCopy atomic.Bool // CopyObject stored a plaintext source's copy in plaintext
 	noPartCopy  atomic.Bool // UploadPartCopy answered 501
 	logNoCopy   sync.Once
+	logNoPlain  sync.Once
 	logNoPartCp sync.Once
 }
 
@@ -236,18 +238,30 @@ func NewCopier(st Store, log *slog.Logger) *Copier {
 // dst may be the same key: that changes the metadata. nil meta keeps the
 // source's. It returns the copy's attributes.
 func (c *Copier) Copy(ctx context.Context, src, dst string, size int64, srcPlain bool, meta map[string]string) (Attrs, error) {
-	if size <= maxCopyObject && !c.noCopy.Load() {
+	if size <= maxCopyObject && !c.noCopy.Load() && !(srcPlain && c.noPlainCopy.Load()) {
 		err := c.st.Copy(ctx, src, dst, srcPlain, meta)
-		if err == nil {
-			return Verify(ctx, c.st, dst, size)
-		}
-		if !errors.Is(err, ErrNotImplemented) {
+		switch {
+		case err == nil:
+			a, err := Verify(ctx, c.st, dst, size)
+			if !srcPlain || !errors.Is(err, ErrNoEcho) {
+				return a, err
+			}
+			// Ceph RGW 16 answers CopyObject of a plaintext source with
+			// 200 and stores the copy in plaintext, ignoring the
+			// destination's key (store/storetest, Copy). Its multipart
+			// copy does encrypt: it overwrites dst below.
+			c.noPlainCopy.Store(true)
+			c.logNoPlain.Do(func() {
+				c.log.Info("the server copies plaintext objects without encrypting them; such copies use UploadPartCopy", "err", err)
+			})
+		case errors.Is(err, ErrNotImplemented):
+			c.noCopy.Store(true)
+			c.logNoCopy.Do(func() {
+				c.log.Info("the server cannot CopyObject SSE-C objects; copies use UploadPartCopy", "err", err)
+			})
+		default:
 			return Attrs{}, err
 		}
-		c.noCopy.Store(true)
-		c.logNoCopy.Do(func() {
-			c.log.Info("the server cannot CopyObject SSE-C objects; copies use UploadPartCopy", "err", err)
-		})
 	}
 	if meta == nil { // the fallbacks write the metadata themselves
 		a, err := c.st.Head(ctx, src)

@@ -7,6 +7,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"sort"
 	"strings"
@@ -237,6 +238,11 @@ func (s *Store) ReadRange(ctx context.Context, key string, r store.Range, dst []
 	}
 	if r.IfMatch != "" && r.IfMatch != o.etag {
 		return 0, fmt.Errorf("%q: %w", key, store.ErrChanged)
+	}
+	if len(dst) > 0 && r.Offset >= int64(len(o.data)) {
+		// As S3.ReadRange: the servers answer a range starting at or past
+		// the end with 416, which it reports as io.EOF.
+		return 0, io.EOF
 	}
 	if r.Offset+int64(len(dst)) > int64(len(o.data)) {
 		return 0, fmt.Errorf("%q: read past the end", key)

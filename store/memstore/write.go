@@ -9,12 +9,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ssecfs/ssecfs/store"
 )
 
-// NoCopyObject makes Copy answer ErrNotImplemented, as Ceph RGW before v20
-// answers CopyObject of an SSE-C object.
+// SetNoCopyObject makes Copy answer ErrNotImplemented, as Ceph RGW before
+// v20 answers CopyObject of an SSE-C object; and store the copy of a
+// plaintext source in plaintext, as RGW 16 does.
 func (s *Store) SetNoCopyObject(v bool) {
 	s.mu.Lock()
 	s.noCopy = v
@@ -22,10 +24,15 @@ func (s *Store) SetNoCopyObject(v bool) {
 }
 
 type upload struct {
-	key   string
-	meta  map[string]string
-	parts map[int][]byte
+	key       string
+	meta      map[string]string
+	parts     map[int][]byte
+	initiated time.Time
 }
+
+// minPart is the smallest part but the last that the servers (MinIO, RGW,
+// AWS) accept in a completion; a smaller one fails it with EntityTooSmall.
+const minPart = 5 << 20
 
 func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (string, error) {
 	data, err := io.ReadAll(io.LimitReader(body, size))
@@ -62,7 +69,9 @@ func (s *Store) putLocked(key string, data []byte, meta map[string]string, keyMD
 	s.seq++
 	m := map[string]string{}
 	for k, v := range meta {
-		m[k] = v
+		// Header names are case-insensitive: the servers' answers (and
+		// S3.Head) give them in lower case, whatever case was sent.
+		m[strings.ToLower(k)] = v
 	}
 	s.objects[key] = &object{data: data, meta: m, keyMD5: keyMD5, etag: "etag-" + strconv.Itoa(s.seq), mtime: s.now()}
 }
@@ -78,7 +87,7 @@ func (s *Store) CreateMultipart(ctx context.Context, key string, meta map[string
 	if s.uploads == nil {
 		s.uploads = map[string]*upload{}
 	}
-	s.uploads[id] = &upload{key: key, meta: meta, parts: map[int][]byte{}}
+	s.uploads[id] = &upload{key: key, meta: meta, parts: map[int][]byte{}, initiated: s.now()}
 	return id, nil
 }
 
@@ -113,7 +122,11 @@ func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, par
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
 	var data []byte
-	for _, p := range parts {
+	for i, p := range parts {
+		if i < len(parts)-1 && len(u.parts[p.Number]) < minPart {
+			// The upload stays, as on the servers: it can be aborted.
+			return fmt.Errorf("complete multipart upload of %q: part %d of %d bytes: EntityTooSmall", key, p.Number, len(u.parts[p.Number]))
+		}
 		data = append(data, u.parts[p.Number]...)
 	}
 	delete(s.uploads, uploadID)
@@ -142,7 +155,7 @@ func (s *Store) ListUploads(ctx context.Context, prefix string) ([]store.Pending
 	var out []store.PendingUpload
 	for id, u := range s.uploads {
 		if strings.HasPrefix(u.key, prefix) {
-			out = append(out, store.PendingUpload{Key: u.key, ID: id})
+			out = append(out, store.PendingUpload{Key: u.key, ID: id, Initiated: u.initiated})
 		}
 	}
 	return out, nil
@@ -161,7 +174,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, srcPlain bool, meta m
 	if err := s.recordLocked("copy", dst, s.keyMD5); err != nil {
 		return err
 	}
-	if s.noCopy {
+	if s.noCopy && !srcPlain {
 		return fmt.Errorf("copy %q: %w", src, store.ErrNotImplemented)
 	}
 	o, err := s.sourceLocked(src, srcPlain)
@@ -171,7 +184,13 @@ func (s *Store) Copy(ctx context.Context, src, dst string, srcPlain bool, meta m
 	if meta == nil {
 		meta = o.meta
 	}
-	s.putLocked(dst, append([]byte(nil), o.data...), meta, s.keyMD5)
+	keyMD5 := s.keyMD5
+	if s.noCopy {
+		// Ceph RGW 16 copies a plaintext source (200, no echo) but stores
+		// the copy in plaintext, ignoring the destination's key.
+		keyMD5 = ""
+	}
+	s.putLocked(dst, append([]byte(nil), o.data...), meta, keyMD5)
 	return nil
 }
 
