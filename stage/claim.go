@@ -80,7 +80,7 @@ func (m *Manager) claim(e *Entry, key string) {
 		}
 		if slices.Contains(o.deleteAfter, key) {
 			o.deleteAfter = slices.DeleteFunc(o.deleteAfter, func(k string) bool { return k == key })
-			if !o.dropped {
+			if !o.state().gone() {
 				if err := m.writeRecordLocked(o, o.writers > 0); err != nil {
 					m.log.Error("journal write failed", "key", o.key, "err", err)
 				}

@@ -51,7 +51,11 @@ func (m *Manager) Drain(ctx context.Context) error {
 	for _, e := range m.Under("") {
 		e.mu.Lock()
 		e.attempts = 0
-		e.queued = e.gen != e.cleanGen
+		if e.gen != e.cleanGen {
+			e.to(stateQueued)
+		} else {
+			e.moveIf(stateQueued, stateOpen) // nothing left to upload
+		}
 		e.mu.Unlock()
 	}
 	m.poke()
@@ -72,7 +76,7 @@ func (m *Manager) Drain(ctx context.Context) error {
 				continue
 			}
 			e.mu.Lock()
-			if !e.queued && e.failed != nil && e.writers == 0 {
+			if e.state() != stateQueued && e.failed != nil && e.writers == 0 {
 				stuck++
 			}
 			e.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,7 +38,8 @@ type Attrs struct {
 
 // Entry is one file with changes not yet in the bucket: its bytes are the
 // chunks in the spool where present, else the base object's bytes below
-// baseLimit, else zeros.
+// baseLimit, else zeros. Its life (open, queued, uploading, failed, and
+// the ends uploaded and dropped) is its state (state.go).
 //
 // Lock order: upMu before mu before Manager.mu. upMu is held for a whole
 // upload, so one entry is never uploaded twice at once; mu guards the
@@ -48,6 +50,11 @@ type Entry struct {
 	id string
 
 	upMu sync.Mutex
+
+	// st is the entry's state (state.go): read with e.state(), moved with
+	// e.to or e.moveIf (with mu held, but for a drop: see state), never
+	// stored directly.
+	st atomic.Uint32
 
 	mu        sync.Mutex
 	key       string
@@ -66,7 +73,6 @@ type Entry struct {
 	gen         uint64   // bumped by every change
 	cleanGen    uint64   // gen of the last successful upload
 	due         time.Time
-	queued      bool
 	attempts    int
 	failed      error    // last upload failure; sticky until an upload succeeds
 	deleteAfter []string // keys to delete once uploaded (the names before renames)
@@ -74,7 +80,6 @@ type Entry struct {
 	// replaces (its base, even once truncated away, or its own upload), so
 	// a rename must delete it.
 	replaces   bool
-	dropped    bool
 	appendOnly bool    // a new file written front to back so far: it may stream
 	stream     *stream // its upload while it is written (stream.go), or nil
 	mtimeFixed bool    // writes no longer move the mtime (the stream holds it)
@@ -426,7 +431,7 @@ func (e *Entry) Sync(ctx context.Context) error {
 func (e *Entry) Release(writer bool) {
 	e.mu.Lock()
 	e.hold(writer, -1)
-	if e.dropped {
+	if e.state().gone() {
 		e.m.closeDroppedLocked(e)
 		e.mu.Unlock()
 		return

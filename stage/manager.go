@@ -126,10 +126,10 @@ func newID() string {
 
 func (m *Manager) addLocked(e *Entry) {
 	if old := m.byKey[e.key]; old != nil && old != e {
-		old.dropped = true
+		old.to(stateDropped)
 	}
 	m.byKey[e.key] = e
-	e.queued = true
+	e.to(stateQueued)
 	e.due = time.Now()
 	m.poke()
 }
@@ -160,7 +160,7 @@ func (m *Manager) Hold(key string, writer bool) *Entry {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.dropped { // forgotten or deleted meanwhile
+	if e.state().gone() { // forgotten or deleted meanwhile
 		return nil
 	}
 	e.hold(writer, 1)
@@ -207,7 +207,7 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 	m.mu.Unlock()
 	if e != nil {
 		e.mu.Lock()
-		if !e.dropped {
+		if !e.state().gone() {
 			e.hold(writer, 1)
 			e.mu.Unlock()
 			return e, nil
@@ -245,7 +245,7 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 // forgotten meanwhile (uploaded): then the object is renamed in the bucket.
 func (m *Manager) Rename(e *Entry, newKey string) bool {
 	e.mu.Lock()
-	if e.dropped {
+	if e.state().gone() {
 		e.mu.Unlock()
 		return false
 	}
@@ -261,7 +261,7 @@ func (m *Manager) Rename(e *Entry, newKey string) bool {
 		delete(m.byKey, old)
 	}
 	if other := m.byKey[newKey]; other != nil && other != e {
-		other.dropped = true
+		other.to(stateDropped) // without other.mu, which lock order forbids here
 		go m.discard(other)
 	}
 	m.byKey[newKey] = e
@@ -274,7 +274,7 @@ func (m *Manager) Rename(e *Entry, newKey string) bool {
 // Drop forgets an entry (its file was deleted): no upload, journal removed.
 func (m *Manager) Drop(e *Entry) {
 	e.mu.Lock()
-	e.dropped = true
+	e.to(stateDropped)
 	m.mu.Lock()
 	if m.byKey[e.key] == e {
 		delete(m.byKey, e.key)
@@ -355,7 +355,7 @@ func (m *Manager) readBase(ctx context.Context, b Base, off int64, buf []byte) e
 func (m *Manager) persist(e *Entry) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.dropped || e.gen == e.cleanGen {
+	if e.state().gone() || e.gen == e.cleanGen {
 		return nil
 	}
 	return m.writeRecordLocked(e, false)
@@ -382,7 +382,7 @@ func (m *Manager) persistIfClosed(e *Entry) error {
 func (m *Manager) schedule(e *Entry) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.writers > 0 || e.dropped {
+	if e.writers > 0 || e.state().gone() {
 		return
 	}
 	if e.gen == e.cleanGen {
@@ -391,7 +391,7 @@ func (m *Manager) schedule(e *Entry) {
 		}
 		return
 	}
-	e.queued = true
+	e.to(stateQueued)
 	e.due = time.Now().Add(m.window)
 	m.poke()
 	m.mu.Lock()
@@ -399,14 +399,15 @@ func (m *Manager) schedule(e *Entry) {
 	m.mu.Unlock()
 }
 
-// forgetLocked removes a clean, closed entry. Called with e.mu held.
+// forgetLocked removes a clean, closed entry: it is uploaded. Called with
+// e.mu held.
 func (m *Manager) forgetLocked(e *Entry) {
 	m.mu.Lock()
 	if m.byKey[e.key] == e {
 		delete(m.byKey, e.key)
 	}
 	m.mu.Unlock()
-	e.dropped = true
+	e.to(stateUploaded)
 	if e.f != nil {
 		e.f.Close()
 		e.f = nil

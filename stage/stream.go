@@ -98,7 +98,7 @@ func (m *Manager) pump(e *Entry) {
 	e.mu.Lock()
 	s := e.stream
 	if s == nil {
-		if e.base != nil || !e.appendOnly || e.size < streamStart || e.dropped {
+		if e.base != nil || !e.appendOnly || e.size < streamStart || e.state().gone() {
 			e.mu.Unlock()
 			return
 		}
@@ -208,24 +208,8 @@ func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key str
 	if err != nil {
 		return giveUp(err)
 	}
-	for i, off := queued, streamOffset(queued); off < size; i++ {
-		_, psize := streamPart(i)
-		n := min(psize, size-off)
-		buf := store.PartBuffer(n)
-		if err := readFull(ctx, e, buf, off); err != nil {
-			return giveUp(err)
-		}
-		p, err := m.st.UploadPart(ctx, s.key, s.id, i+1, bytes.NewReader(buf), n)
-		if err != nil {
-			return giveUp(err)
-		}
-		store.ReleasePart(buf)
-		parts = append(parts, p)
-		s.mu.Lock()
-		s.parts = append(s.parts, p)
-		s.queued++
-		s.mu.Unlock()
-		off += n
+	if parts, err = m.sendTail(ctx, e, s, parts, queued, size); err != nil {
+		return giveUp(err)
 	}
 	s.mu.Lock()
 	taken := s.keyTaken
@@ -254,6 +238,32 @@ func (m *Manager) finishStream(ctx context.Context, e *Entry, s *stream, key str
 		}
 	}
 	return a, true, err
+}
+
+// sendTail sends the parts of e's stream from part queued on, those the
+// writer had not moved past when the file was closed, and returns parts
+// with them appended: at close, the tail is all that is left to send.
+func (m *Manager) sendTail(ctx context.Context, e *Entry, s *stream, parts []store.Part, queued int, size int64) ([]store.Part, error) {
+	for i, off := queued, streamOffset(queued); off < size; i++ {
+		_, psize := streamPart(i)
+		n := min(psize, size-off)
+		buf := store.PartBuffer(n)
+		if err := readFull(ctx, e, buf, off); err != nil {
+			return parts, err
+		}
+		p, err := m.st.UploadPart(ctx, s.key, s.id, i+1, bytes.NewReader(buf), n)
+		if err != nil {
+			return parts, err
+		}
+		store.ReleasePart(buf)
+		parts = append(parts, p)
+		s.mu.Lock()
+		s.parts = append(s.parts, p)
+		s.queued++
+		s.mu.Unlock()
+		off += n
+	}
+	return parts, nil
 }
 
 // readFull fills buf from the spool at off. Bytes past the file's end (a

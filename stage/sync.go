@@ -55,7 +55,7 @@ func (m *Manager) Sync(ctx context.Context, sel Selection) SyncResult {
 		for _, k := range e.deleteAfter {
 			match = match || k != e.key && sel.OldName != nil && sel.OldName(k)
 		}
-		if match && e.gen != e.cleanGen && !e.dropped && (sel.Open || e.writers == 0) {
+		if match && e.gen != e.cleanGen && !e.state().gone() && (sel.Open || e.writers == 0) {
 			picked = append(picked, e)
 		}
 		e.mu.Unlock()
