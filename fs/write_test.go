@@ -45,7 +45,7 @@ func rwMountStore(t *testing.T, st store.Store, window, ttl time.Duration) (stri
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f, err := New(Options{Store: st, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log, Journal: &stage.Config{
-		Dir: t.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"), Scope: "t",
+		Dir: t.TempDir(), Key: []byte("0123456789abcdefghijklmnopqrstuv"),
 		Window: window, Parallel: 4, Attempts: 2,
 	}})
 	if err != nil {

@@ -4,7 +4,9 @@ package keys
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -130,6 +132,19 @@ func (k *Key) GoString() string { return k.String() }
 
 // Format makes every fmt verb print the safe form.
 func (k *Key) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
+
+// JournalKey derives the AES-256 key of a mount's journal from the key,
+// bound to scope (endpoint, bucket and prefix): two buckets under one key
+// get unrelated journal keys, and the journal never holds the key itself.
+// It is the one derivation of the key: the key's bytes stay in this
+// package and in the SSE-C headers.
+func (k *Key) JournalKey(scope string) []byte {
+	b, err := hkdf.Key(sha256.New, k.b, []byte("ssecfs journal v1"), scope, 32)
+	if err != nil {
+		panic("keys: HKDF of a 32-byte key: " + err.Error()) // only for a length SHA-256 cannot give
+	}
+	return b
+}
 
 // Wipe overwrites the key in memory. The Key is unusable afterwards.
 func (k *Key) Wipe() {

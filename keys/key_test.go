@@ -1,7 +1,9 @@
 package keys
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -118,5 +120,22 @@ func TestKeyFileDashReadsStandardInput(t *testing.T) {
 	}
 	if string(k.Bytes()) != "0123456789abcdefghijklmnopqrstuv" {
 		t.Fatal("standard input's key was not read")
+	}
+}
+
+// The journal key is HKDF-SHA256 of the key, bound to the endpoint, bucket
+// and prefix. Its value is fixed: a journal a crash left must open with the
+// next version's derivation.
+func TestJournalKeyIsBoundToItsScopeAndStable(t *testing.T) {
+	k, err := Parse([]byte("0123456789abcdefghijklmnopqrstuv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := "https://127.0.0.1:7480\nbucket\nprefix/"
+	if got := hex.EncodeToString(k.JournalKey(scope)); got != "19cf3b2139800ffbbad81f04c8261eb26d34bb22037c1c97c784f5b1f5864a0d" {
+		t.Fatalf("journal key changed: %s", got)
+	}
+	if bytes.Equal(k.JournalKey(scope), k.JournalKey(scope+"x")) || bytes.Equal(k.JournalKey(scope), k.Bytes()) {
+		t.Fatal("the journal key is not bound to its scope, or is the key itself")
 	}
 }

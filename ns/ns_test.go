@@ -25,8 +25,8 @@ func newNS(tb testing.TB, st store.Store, change func(*Options)) *Namespace {
 	tb.Helper()
 	o := Options{Store: st, MetaTTL: time.Minute}
 	if change != nil {
-		o.Journal = &stage.Config{Dir: tb.TempDir(), SSEKey: []byte("0123456789abcdefghijklmnopqrstuv"),
-			Scope: "t", Window: time.Hour, Parallel: 2, Attempts: 2}
+		o.Journal = &stage.Config{Dir: tb.TempDir(), Key: []byte("0123456789abcdefghijklmnopqrstuv"),
+			Window: time.Hour, Parallel: 2, Attempts: 2}
 		change(&o)
 	}
 	n, err := New(o)

@@ -4,26 +4,19 @@
 //
 // Plaintext never lands on disk: spool chunks and journal records are
 // sealed with AES-256-GCM under a key derived from the SSE-C key and the
-// bucket (HKDF), so a restart with the same key can resume the uploads
-// after a crash, and a reader of the disk learns nothing.
+// bucket (keys.Key.JournalKey, HKDF), so a restart with the same key can
+// resume the uploads after a crash, and a reader of the disk learns
+// nothing.
 package stage
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 )
 
-// journalKey derives the journal's AES-256 key from the SSE-C key, bound to
-// scope (endpoint, bucket and prefix): two buckets under one key get
-// unrelated journal keys.
-func journalKey(sseKey []byte, scope string) ([]byte, error) {
-	return hkdf.Key(sha256.New, sseKey, []byte("ssecfs journal v1"), scope, 32)
-}
 
 // sealer encrypts spool chunks and journal records. Nonces are random (96
 // bits): safe for far more than the 2^32 messages one key may seal.

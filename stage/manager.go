@@ -17,8 +17,11 @@ import (
 // Config sets up a Manager.
 type Config struct {
 	Dir    string // the journal folder; created 0700
-	SSEKey []byte // the SSE-C key, from which the journal key is derived
-	Scope  string // endpoint, bucket and prefix: binds the journal key to them
+	// Key is the journal's AES-256 key, derived from the SSE-C key and
+	// bound to the endpoint, bucket and prefix (keys.Key.JournalKey): the
+	// SSE-C key itself never reaches the stage. The Manager keeps only
+	// the cipher made from it.
+	Key []byte
 	Store  store.Store
 	Log    *slog.Logger
 	// Window is how long a closed file waits before upload, so that a
@@ -92,13 +95,12 @@ func Open(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := journalKey(cfg.SSEKey, cfg.Scope)
-	if err != nil {
+	if len(cfg.Key) != 32 {
 		lock.Close()
-		return nil, err
+		return nil, fmt.Errorf("journal key: %d bytes, want 32", len(cfg.Key))
 	}
-	seal, err := newSealer(key)
-	clear(key)
+	seal, err := newSealer(cfg.Key)
+	cfg.Key = nil // the sealer has it; the caller wipes its copy
 	if err != nil {
 		lock.Close()
 		return nil, err

@@ -152,7 +152,7 @@ func TestARenamedFileReadsFromItsUploadOnceItsOldNameIsDeleted(t *testing.T) {
 		n, err := e.ReadAt(ctx, buf, 0)
 		got, readErr = buf[:n], err
 	}}
-	mgr, err := Open(Config{Dir: t.TempDir(), SSEKey: sseKey, Scope: "test", Store: st, Window: time.Hour, Parallel: 4, Attempts: 2})
+	mgr, err := Open(Config{Dir: t.TempDir(), Key: sseKey, Store: st, Window: time.Hour, Parallel: 4, Attempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

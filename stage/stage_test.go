@@ -27,7 +27,7 @@ const ours = "ours"
 
 func open(t *testing.T, dir string, m *memstore.Store, window time.Duration) *Manager {
 	t.Helper()
-	mgr, err := Open(Config{Dir: dir, SSEKey: sseKey, Scope: "test", Store: m, Window: window, Parallel: 4, Attempts: 2})
+	mgr, err := Open(Config{Dir: dir, Key: sseKey, Store: m, Window: window, Parallel: 4, Attempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestJournalUnderAnotherKeyIsLeftAlone(t *testing.T) {
 	mgr := open(t, dir, m, time.Hour)
 	writeFile(t, mgr, "f", []byte("x"))
 	mgr.Close()
-	other, err := Open(Config{Dir: dir, SSEKey: []byte("another-key-another-key-another!"), Scope: "test", Store: m, Window: 0})
+	other, err := Open(Config{Dir: dir, Key: []byte("another-key-another-key-another!"), Store: m, Window: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestTruncateThenExtendReadsZeros(t *testing.T) {
 
 func TestFullSpoolIsENOSPCAndKeepsWhatWasAccepted(t *testing.T) {
 	m := memstore.New(ours)
-	mgr, err := Open(Config{Dir: t.TempDir(), SSEKey: sseKey, Scope: "t", Store: m, Window: time.Hour, Cap: 4 * (chunkSize + 28)})
+	mgr, err := Open(Config{Dir: t.TempDir(), Key: sseKey, Store: m, Window: time.Hour, Cap: 4 * (chunkSize + 28)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestSecondMountOfOneJournalIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	mgr := open(t, dir, memstore.New(ours), 0)
 	defer mgr.Close()
-	_, err := Open(Config{Dir: dir, SSEKey: sseKey, Scope: "test", Store: memstore.New(ours)})
+	_, err := Open(Config{Dir: dir, Key: sseKey, Store: memstore.New(ours)})
 	if err == nil || !strings.Contains(err.Error(), "cannot be mounted twice") {
 		t.Fatalf("err %v", err)
 	}

@@ -265,7 +265,7 @@ func TestAFailedEntryIsFailedUntilAnFsyncStoresIt(t *testing.T) {
 		}
 		return nil
 	}
-	mgr, err := Open(Config{Dir: t.TempDir(), SSEKey: sseKey, Scope: "test", Store: m, Window: time.Hour, Parallel: 4, Attempts: 1})
+	mgr, err := Open(Config{Dir: t.TempDir(), Key: sseKey, Store: m, Window: time.Hour, Parallel: 4, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

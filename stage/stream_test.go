@@ -122,7 +122,7 @@ func TestStreamPartsGrowToFitTenThousandParts(t *testing.T) {
 func TestFileLargerThanTheJournalIsWrittenAndUploaded(t *testing.T) {
 	m := memstore.New(ours)
 	const journal = 80 << 20
-	mgr, err := Open(Config{Dir: t.TempDir(), SSEKey: sseKey, Scope: "t", Store: m, Window: time.Hour, Cap: journal, Parallel: 2})
+	mgr, err := Open(Config{Dir: t.TempDir(), Key: sseKey, Store: m, Window: time.Hour, Cap: journal, Parallel: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestFileLargerThanTheJournalIsWrittenAndUploaded(t *testing.T) {
 func TestCrashAfterPartsLeftTheJournalResumesTheUpload(t *testing.T) {
 	m := memstore.New(ours)
 	dir := t.TempDir()
-	cfg := Config{Dir: dir, SSEKey: sseKey, Scope: "t", Store: m, Window: time.Hour, Cap: 80 << 20, Parallel: 2}
+	cfg := Config{Dir: dir, Key: sseKey, Store: m, Window: time.Hour, Cap: 80 << 20, Parallel: 2}
 	mgr, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -16,24 +16,25 @@ import (
 func TestTheJournalFolderIsOnePerEndpointBucketAndPrefix(t *testing.T) {
 	state := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", state)
+	dirFor := func(c *mountConfig, endpoint string) string { return journalFor(c, journalScope(c, endpoint)) }
 	c := &mountConfig{bucket: "b", prefix: "p/"}
-	dir := journalFor(c, "https://s3.example")
+	dir := dirFor(c, "https://s3.example")
 	if filepath.Dir(dir) != filepath.Join(state, "ssecfs", "journal") || !strings.HasPrefix(filepath.Base(dir), "b-") {
 		t.Fatalf("journal folder %s", dir)
 	}
-	if again := journalFor(&mountConfig{bucket: "b", prefix: "p/"}, "https://s3.example"); again != dir {
+	if again := dirFor(&mountConfig{bucket: "b", prefix: "p/"}, "https://s3.example"); again != dir {
 		t.Fatalf("the same bucket and prefix found %s, then %s", dir, again)
 	}
 	for _, other := range []string{
-		journalFor(&mountConfig{bucket: "b", prefix: "q/"}, "https://s3.example"),
-		journalFor(&mountConfig{bucket: "b", prefix: "p/"}, "https://other.example"),
-		journalFor(&mountConfig{bucket: "c", prefix: "p/"}, "https://s3.example"),
+		dirFor(&mountConfig{bucket: "b", prefix: "q/"}, "https://s3.example"),
+		dirFor(&mountConfig{bucket: "b", prefix: "p/"}, "https://other.example"),
+		dirFor(&mountConfig{bucket: "c", prefix: "p/"}, "https://s3.example"),
 	} {
 		if other == dir {
 			t.Fatalf("another prefix, endpoint or bucket shares %s", dir)
 		}
 	}
-	m, err := stage.Open(stage.Config{Dir: dir, SSEKey: make([]byte, 32), Scope: journalScope(c, "https://s3.example"),
+	m, err := stage.Open(stage.Config{Dir: dir, Key: make([]byte, 32),
 		Store: memstore.New("k")})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func TestTheJournalFolderIsOnePerEndpointBucketAndPrefix(t *testing.T) {
 		t.Fatalf("journal folder mode: %v %v", st.Mode(), err)
 	}
 	moved := &mountConfig{bucket: "b", prefix: "p/", journalDir: "/elsewhere"}
-	if got := journalFor(moved, "https://s3.example"); filepath.Dir(got) != "/elsewhere" {
+	if got := dirFor(moved, "https://s3.example"); filepath.Dir(got) != "/elsewhere" {
 		t.Fatalf("--journal-dir: %s", got)
 	}
 }

@@ -307,12 +307,12 @@ func journalScope(c *mountConfig, endpoint string) string {
 
 // journalFor is the journal folder of this bucket and prefix: one per
 // endpoint, bucket and prefix, so that a remount finds what a crash left.
-func journalFor(c *mountConfig, endpoint string) string {
+func journalFor(c *mountConfig, scope string) string {
 	root := c.journalDir
 	if root == "" {
 		root = defaultJournalRoot()
 	}
-	h := sha256.Sum256([]byte(journalScope(c, endpoint)))
+	h := sha256.Sum256([]byte(scope))
 	return filepath.Join(root, c.bucket+"-"+hex.EncodeToString(h[:6]))
 }
 

@@ -46,6 +46,9 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta, RefusePlaintext: c.refusePlain,
 		Journal: jc,
 	})
+	if jc != nil {
+		clear(jc.Key) // the stage's cipher holds it now
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -131,9 +134,10 @@ func journalConfig(c *mountConfig, key *keys.Key, st *store.S3, log *slog.Logger
 	if c.readOnly {
 		return nil, ""
 	}
-	journal := journalFor(c, st.Endpoint())
+	scope := journalScope(c, st.Endpoint())
+	journal := journalFor(c, scope)
 	return &stage.Config{
-		Dir: journal, SSEKey: key.Bytes(), Scope: journalScope(c, st.Endpoint()),
+		Dir: journal, Key: key.JournalKey(scope),
 		Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel, Attempts: 5,
 	}, journal
 }
