@@ -335,6 +335,44 @@ func formatSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// rateUnits are the units parseRate knows, in bytes per second, longest
+// first so that "MiB" is not read as "B". Decimal units, as the report's
+// MB/s are; bits because home lines are sold in Mbit/s.
+var rateUnits = []struct {
+	suffix string
+	bytes  float64
+}{
+	{"kbit", 1e3 / 8}, {"mbit", 1e6 / 8}, {"gbit", 1e9 / 8},
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"b", 1},
+}
+
+// parseRate reads a bandwidth like 20MB/s, 2.5MB/s, 160Mbit/s or 20MiB/s
+// (the "/s" may be left out) into bytes per second. A unit is required:
+// a bare 20 could mean bytes, megabytes or megabits.
+func parseRate(v string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(v))
+	t = strings.TrimSpace(strings.TrimSuffix(t, "/s"))
+	for _, u := range rateUnits {
+		num, ok := strings.CutSuffix(t, u.suffix)
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		// Written so that NaN fails too.
+		if b := f * u.bytes; err != nil || !(b >= 1 && b <= 1<<50) {
+			break
+		}
+		return int64(f * u.bytes), nil
+	}
+	return 0, fmt.Errorf("%q is not a rate like 20MB/s, 160Mbit/s or 20MiB/s", v)
+}
+
+// formatRate writes bytes per second as MB/s (10^6 bytes), the report's unit.
+func formatRate(n int64) string {
+	return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64) + " MB/s"
+}
+
 // sampleRSS reads pid's VmHWM every 20 ms until the returned stop is
 // called, and stop returns the highest value read. It is for a daemon that
 // is not our child, whose peak cannot be read once it has exited.

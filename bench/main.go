@@ -35,6 +35,7 @@ type config struct {
 	out       string
 	keep      bool
 	latency   time.Duration // added one way, each direction, by a proxy
+	uplink    int64         // bytes per second client→server through the proxy, shared; 0: uncapped
 	options   []string      // extra options of "ssecfs mount", for tuning runs
 }
 
@@ -49,6 +50,8 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "limit of one run of one tool; beyond it the run is reported TIMEOUT")
 	flag.StringVar(&c.out, "out", "bench/results", "directory for latest.md and latest.json (relative to the tree's root)")
 	flag.DurationVar(&c.latency, "latency", 0, "one-way delay added in each direction by a pipelined loopback proxy in front of each server (e.g. 20ms); results go to latest-<latency>.md")
+	uplink := flag.String("uplink", "", "cap of the client→server direction, shared by every connection as a home uplink is, played by the loopback proxy in front of each server "+
+		"(with -latency if given): a rate like 20MB/s (10^6 bytes), 160Mbit/s or 20MiB/s; reads are not capped; results go to latest[-<latency>]-up<MB>MBps.md")
 	options := flag.String("ssecfs-options", "", "extra options of \"ssecfs mount\", space-separated (e.g. \"--read-ahead 128M --cache-size 320M\"); shown in the results' setup")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, key files) even when every run passed")
 	flag.Parse()
@@ -68,6 +71,11 @@ func parseFlags() (*config, error) {
 	if c.size, err = parseSize(*size); err != nil {
 		return nil, fmt.Errorf("-size: %w", err)
 	}
+	if *uplink != "" {
+		if c.uplink, err = parseRate(*uplink); err != nil {
+			return nil, fmt.Errorf("-uplink: %w", err)
+		}
+	}
 	if c.runs < 1 {
 		return nil, errors.New("-runs must be at least 1")
 	}
@@ -85,12 +93,18 @@ func parseFlags() (*config, error) {
 	return c, nil
 }
 
-// resultName is the base name of the result files: one per latency.
+// resultName is the base name of the result files: one per network
+// (latency and uplink cap), e.g. latest-20ms-up20MBps.
 func (c *config) resultName() string {
+	name := "latest"
 	if c.latency > 0 {
-		return "latest-" + c.latency.String()
+		name += "-" + c.latency.String()
 	}
-	return "latest"
+	if c.uplink > 0 {
+		// formatRate without the space and the slash, for a file name.
+		name += "-up" + strings.TrimSuffix(formatRate(c.uplink), " MB/s") + "MBps"
+	}
+	return name
 }
 
 func splitList(s string) []string {

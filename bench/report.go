@@ -187,7 +187,18 @@ func (rep *Report) Markdown() string {
 		"`vs ssecfs` is the tool's median time divided by ssecfs's: above 1 the tool is slower than ssecfs, below 1 faster. "+
 		"Writes are timed until the data is in the bucket (sync and unmount included), then checked: "+
 		"SSE-C (a HEAD without the key must fail), full size, the same bytes.\n\n", c.runs)
-	if c.latency > 0 {
+	switch {
+	case c.uplink > 0:
+		// Writes are what the cap slows: say so, and that it is one pipe
+		// for all the parallel uploads, not a cap per connection.
+		delay := ""
+		if c.latency > 0 {
+			delay = fmt.Sprintf("adding %s each way (%s per round trip) and ", c.latency, 2*c.latency)
+		}
+		fmt.Fprintf(&b, "Every client reaches the server through a pipelined loopback proxy %scapping the client→server direction "+
+			"at %s in all, as a home uplink would: parallel uploads share the cap, they do not each get it. "+
+			"The server→client direction is not capped.\n\n", delay, formatRate(c.uplink))
+	case c.latency > 0:
 		fmt.Fprintf(&b, "Every client reaches the server through a pipelined loopback proxy adding %s each way "+
 			"(%s per round trip), as a distant server would; a stream keeps its throughput.\n\n", c.latency, 2*c.latency)
 	}
@@ -368,8 +379,21 @@ func (rep *Report) chart(path string) error {
 		}
 	}
 	title := fmt.Sprintf("ssecfs benchmark: median of %d cold run(s), %s", rep.Runs, rep.Started.Format("2006-01-02"))
-	if rep.Config.latency > 0 {
-		title += fmt.Sprintf(", %s added each way", rep.Config.latency)
+	if c := rep.Config; c.latency > 0 || c.uplink > 0 {
+		title += ", " + c.network()
 	}
 	return writeChart(path, title, rep.tools, rows)
+}
+
+// network says in a few words what the proxy plays, e.g. "20ms added
+// each way, uplink capped at 20 MB/s"; empty without a proxy.
+func (c *config) network() string {
+	var parts []string
+	if c.latency > 0 {
+		parts = append(parts, fmt.Sprintf("%s added each way", c.latency))
+	}
+	if c.uplink > 0 {
+		parts = append(parts, "uplink capped at "+formatRate(c.uplink))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -47,8 +47,8 @@ func runServer(ctx context.Context, c *config, name, work string, makers []func(
 }
 
 // reachServer loads the server's settings, its request counter (nil if it
-// cannot count), and with --latency a proxy in front of it that every
-// tool, the setup and the checks go through.
+// cannot count), and with --latency or --uplink a proxy in front of it
+// that every tool, the setup and the checks go through.
 func reachServer(ctx context.Context, c *config, name string) (*Server, reqCounter, func(), error) {
 	srv, err := loadServer(name)
 	if err != nil {
@@ -63,19 +63,19 @@ func reachServer(ctx context.Context, c *config, name string) (*Server, reqCount
 		logf("[%s] requests will not be counted: %v", name, err)
 		counter = nil
 	}
-	if c.latency <= 0 {
+	if c.latency <= 0 && c.uplink <= 0 {
 		return srv, counter, func() {}, nil
 	}
 	u, err := url.Parse(srv.Endpoint)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err := faultproxy.NewLatency(u.Host, c.latency)
+	p, err := faultproxy.NewLink(u.Host, faultproxy.LinkOptions{OneWay: c.latency, Up: c.uplink})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	srv.Endpoint = "https://" + p.Addr
-	logf("[%s] through a proxy adding %s each way: %s", name, c.latency, srv.Endpoint)
+	logf("[%s] through a proxy (%s): %s", name, c.network(), srv.Endpoint)
 	return srv, counter, func() { p.Close() }, nil
 }
 

@@ -2,11 +2,15 @@ package faultproxy
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,5 +180,169 @@ func TestLatencyDelaysEachWayAndKeepsTheBytes(t *testing.T) {
 	// A lower bound only: the echo cannot come back before one delay each way.
 	if el := time.Since(start); el < 2*delay {
 		t.Fatalf("round trip in %v, less than 2 x %v", el, delay)
+	}
+}
+
+func TestBucketPassesABurstThenHoldsTheRate(t *testing.T) {
+	const rate = 1 << 20 // 1 MiB/s: 64 KiB take 62.5 ms
+	b := newBucket(rate, 64<<10)
+	t0 := time.Now()
+	ms := func(at time.Time) float64 { return float64(at.Sub(t0)) / 1e6 }
+	// Idle: the first 64 KiB pass at once, the next wait their turn.
+	for i, want := range []float64{0, 62.5, 125} {
+		if got := ms(b.reserve(t0, 64<<10)); got != want {
+			t.Fatalf("chunk %d passes at %v ms, want %v", i, got, want)
+		}
+	}
+	// Booked until 187.5 ms: a chunk asked for at 100 ms still queues.
+	if got := ms(b.reserve(t0.Add(100*time.Millisecond), 32<<10)); got != 156.25 {
+		t.Fatalf("queued chunk passes at %v ms, want 156.25", got)
+	}
+	// After a long idle spell only one burst is saved up, not the spell.
+	late := t0.Add(10 * time.Second)
+	if got := b.reserve(late, 64<<10); !got.Equal(late) {
+		t.Fatalf("after idle: passes %v after asking, want at once", got.Sub(late))
+	}
+	if got := b.reserve(late, 64<<10).Sub(late); got != 62500*time.Microsecond {
+		t.Fatalf("second chunk after idle passes %v after asking, want 62.5ms", got)
+	}
+}
+
+// sumServer listens on loopback; for every connection it reads what
+// comes until the client half-closes, answers its SHA-256 and then send.
+func sumServer(t *testing.T, send []byte) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				got, _ := io.ReadAll(c)
+				sum := sha256.Sum256(got)
+				c.Write(sum[:])
+				c.Write(send)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// exchange sends up over a fresh connection through p, half-closes, and
+// checks that the server got exactly up and that down came back whole.
+func exchange(p *Link, up, down []byte) error {
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	go func() { c.Write(up); c.(*net.TCPConn).CloseWrite() }()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	want := sha256.Sum256(up)
+	switch {
+	case len(got) < len(want) || !bytes.Equal(got[:len(want)], want[:]):
+		return fmt.Errorf("the server did not get the %d bytes sent", len(up))
+	case !bytes.Equal(got[len(want):], down):
+		return fmt.Errorf("%d bytes came back, want %d", len(got)-len(want), len(down))
+	}
+	return nil
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestLinkCapIsSharedByAllConnections(t *testing.T) {
+	const (
+		rate    = 8 << 20 // bytes per second
+		perConn = 2 << 20
+		conns   = 2
+	)
+	// 4 MiB at 8 MiB/s take 0.5 s (less one 64 KiB burst); a cap per
+	// connection would take half that. The bound leaves a margin and is a
+	// lower one only: a busy machine is slower, never faster. The exact
+	// arithmetic is TestBucketPassesABurstThenHoldsTheRate's.
+	least := time.Duration(0.8 * conns * perConn / rate * float64(time.Second))
+	for _, c := range []struct {
+		name string
+		o    LinkOptions
+	}{
+		{"up", LinkOptions{Up: rate}},
+		{"down", LinkOptions{Down: rate}},
+		{"up with delay", LinkOptions{Up: rate, OneWay: 10 * time.Millisecond}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			payload := make([][]byte, conns)
+			for i := range payload {
+				payload[i] = randomBytes(t, perConn)
+			}
+			var down []byte
+			if c.o.Down > 0 {
+				down = payload[0] // the server sends the same to each
+			}
+			p, err := NewLink(sumServer(t, down), c.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			start := time.Now()
+			errs := make([]error, conns)
+			var wg sync.WaitGroup
+			for i := range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if down != nil {
+						errs[i] = exchange(p, []byte("get"), down)
+					} else {
+						errs[i] = exchange(p, payload[i], nil)
+					}
+				}()
+			}
+			wg.Wait()
+			el := time.Since(start)
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("connection %d: %v", i, err)
+				}
+			}
+			if el < least {
+				t.Fatalf("%d x %d bytes in %v through a cap of %d bytes/s shared: under %v", conns, perConn, el, rate, least)
+			}
+			t.Logf("%d x %d bytes in %v (%.1f MiB/s, cap %d MiB/s)", conns, perConn, el,
+				float64(conns*perConn)/el.Seconds()/(1<<20), rate>>20)
+		})
+	}
+}
+
+func TestLinkLeavesTheOtherDirectionUncapped(t *testing.T) {
+	// Up capped at 1 MiB/s; 32 MiB come down. Through the cap that would
+	// take 32 s; uncapped it takes well under a second on loopback, so a
+	// bound of 8 s says which without depending on the machine's speed.
+	down := randomBytes(t, 32<<20)
+	p, err := NewLink(sumServer(t, down), LinkOptions{Up: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	start := time.Now()
+	if err := exchange(p, []byte("get"), down); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 8*time.Second {
+		t.Fatalf("32 MiB down in %v: the uncapped direction was slowed", el)
 	}
 }
