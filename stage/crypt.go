@@ -17,7 +17,6 @@ import (
 	"fmt"
 )
 
-
 // sealer encrypts spool chunks and journal records. Nonces are random (96
 // bits): safe for far more than the 2^32 messages one key may seal.
 type sealer struct{ aead cipher.AEAD }

@@ -87,6 +87,9 @@ type Entry struct {
 	// from the spool to make room (stream.go); they cannot be read back
 	// or rewritten until the upload completes.
 	freedBelow int64
+	// recCharged: the record's cost is counted in the journal's use
+	// (room.go) until its files are removed.
+	recCharged bool
 }
 
 func (e *Entry) slot() int64 { return int64(chunkSize + e.m.seal.overhead()) }
@@ -177,9 +180,9 @@ func (e *Entry) readChunkLocked(ctx context.Context, i int64) ([]byte, error) {
 // writeChunkLocked seals plain as chunk i.
 func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
 	if !e.has(i) {
-		err := e.m.reserve(e.slot())
+		err := e.m.reserve(e.cost())
 		if errors.Is(err, errNoSpace) && e.dropStreamedLocked() {
-			err = e.m.reserve(e.slot())
+			err = e.m.reserve(e.cost())
 		}
 		if err != nil {
 			return err
@@ -190,7 +193,7 @@ func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
 	sealed := e.m.seal.seal(pooled[:0], plain, e.ad(i))
 	if _, err := e.f.WriteAt(sealed, i*e.slot()); err != nil {
 		if !e.has(i) {
-			e.m.release(e.slot())
+			e.m.release(e.cost())
 		}
 		return fmt.Errorf("spool of %q: %w", e.key, err)
 	}
@@ -198,17 +201,27 @@ func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
 	return nil
 }
 
-// WriteAt writes p at off. A full disk or a full spool is ENOSPC, and
-// nothing of this write is accepted.
+// WriteAt writes p at off. When the journal is full it waits for uploads
+// to make room (room.go); a full disk, or a journal that cannot make room,
+// is ENOSPC, with what was written before it accepted.
 func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
-	n, err := e.writeAt(ctx, p, off)
-	if e.afterOwnUpload(err) {
-		n, err = e.writeAt(ctx, p, off)
+	done := 0
+	for {
+		n, err := e.writeAt(ctx, p[done:], off+int64(done))
+		if e.afterOwnUpload(err) {
+			n, err = e.writeAt(ctx, p[done:], off+int64(done))
+		}
+		done += n
+		if n > 0 {
+			e.m.pump(e) // a streaming file's parts go, and leave room
+		}
+		if !isNoRoom(err) {
+			return done, err
+		}
+		if werr := e.m.waitRoom(ctx, e); werr != nil {
+			return done, werr
+		}
 	}
-	if err == nil {
-		e.m.pump(e)
-	}
-	return n, err
 }
 
 func (e *Entry) writeAt(ctx context.Context, p []byte, off int64) (int, error) {
@@ -344,16 +357,19 @@ func (e *Entry) truncate(ctx context.Context, size int64, growOnly bool) error {
 	}
 	if size < e.size {
 		first := (size + chunkSize - 1) / chunkSize // first chunk wholly past the end
-		for i := first; i*chunkSize < e.size; i++ {
-			if e.has(i) {
-				e.mark(i, false)
-				e.m.release(e.slot())
-			}
-		}
-		// Give the disk space back; the file keeps its length.
+		// Give the disk space back (the file keeps its length), then the
+		// room in the journal's cap.
 		if off := first * e.slot(); off < (e.size/chunkSize+1)*e.slot() {
 			_ = unix.Fallocate(int(e.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, (e.size/chunkSize+1)*e.slot()-off)
 		}
+		var freed int64
+		for i := first; i*chunkSize < e.size; i++ {
+			if e.has(i) {
+				e.mark(i, false)
+				freed += e.cost()
+			}
+		}
+		e.m.release(freed)
 		if in := size % chunkSize; in != 0 {
 			i := size / chunkSize
 			c, err := e.readChunkLocked(ctx, i)

@@ -149,6 +149,13 @@ func (m *Manager) writeRecordLocked(e *Entry, open bool) error {
 	if err := e.f.Sync(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
+	if !e.recCharged {
+		// Charged, never refused: a record is what makes the file safe.
+		m.mu.Lock()
+		m.used += recordCost
+		m.mu.Unlock()
+		e.recCharged = true
+	}
 	tmp := m.recPath(e.id) + ".tmp"
 	if err := writeSync(tmp, sealed); err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -275,7 +282,8 @@ func (m *Manager) recover() error {
 		}
 		m.log.Info("resuming upload from the journal", "key", e.key, "size", e.size)
 		m.mu.Lock()
-		m.used += e.nPresent * e.slot()
+		m.used += e.nPresent*e.cost() + recordCost
+		e.recCharged = true
 		m.addLocked(e)
 		m.mu.Unlock()
 	}

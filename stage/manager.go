@@ -16,20 +16,24 @@ import (
 
 // Config sets up a Manager.
 type Config struct {
-	Dir    string // the journal folder; created 0700
+	Dir string // the journal folder; created 0700
 	// Key is the journal's AES-256 key, derived from the SSE-C key and
 	// bound to the endpoint, bucket and prefix (keys.Key.JournalKey): the
 	// SSE-C key itself never reaches the stage. The Manager keeps only
 	// the cipher made from it.
-	Key []byte
-	Store  store.Store
-	Log    *slog.Logger
+	Key   []byte
+	Store store.Store
+	Log   *slog.Logger
 	// Window is how long a closed file waits before upload, so that a
 	// rename, chmod or utimes right after close costs no second upload.
 	// 0 uploads before close returns.
 	Window time.Duration
-	// Cap bounds the spool's disk use; a write past it gets ENOSPC.
+	// Cap bounds the journal's disk use. A writer that needs room waits
+	// for uploads to make some (room.go).
 	Cap int64
+	// Stall is how long writers wait for room while no upload frees any
+	// before they get ENOSPC; 0 is DefaultStall.
+	Stall time.Duration
 	// Parallel bounds concurrent uploads.
 	Parallel int
 	// Attempts is how many times an upload is tried before it is reported
@@ -61,7 +65,10 @@ type Manager struct {
 
 	mu       sync.Mutex
 	byKey    map[string]*Entry // entries by current key; guarded by mu
-	used     int64             // spool bytes in use; guarded by mu
+	used     int64             // journal disk in use (room.go); guarded by mu
+	waiting  int               // writers waiting for room; guarded by mu
+	freedAt  time.Time         // when room was last freed; guarded by mu
+	full     error             // why writers last got ENOSPC, nil once room was freed; guarded by mu
 	draining bool              // upload everything now; guarded by mu
 	changed  *sync.Cond        // signalled when an upload ends or a file is released; uses mu
 	changes  uint64            // counts those signals, so a waiter misses none; guarded by mu
@@ -312,10 +319,11 @@ func (m *Manager) closeDroppedLocked(e *Entry) {
 	if e.f != nil {
 		e.f.Close()
 		e.f = nil
-		m.release(e.nPresent * e.slot())
-		e.nPresent = 0
 	}
-	m.removeFiles(e.id)
+	m.removeFiles(e.id) // before its room is given back
+	m.release(e.nPresent * e.cost())
+	e.nPresent = 0
+	e.dischargeLocked()
 }
 
 // signalLocked wakes Drain. Called with m.mu held.
@@ -324,11 +332,11 @@ func (m *Manager) signalLocked() {
 	m.changed.Broadcast()
 }
 
-// reserve takes n bytes of the spool's cap.
+// reserve takes n bytes of the journal's cap.
 func (m *Manager) reserve(n int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cfg.Cap > 0 && m.used+n > m.cfg.Cap {
+	if m.cfg.Cap > 0 && m.used+n > m.spoolCap() {
 		return errNoSpace
 	}
 	m.used += n
@@ -339,12 +347,18 @@ func (m *Manager) reserve(n int64) error {
 func (m *Manager) nearCap() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.cfg.Cap > 0 && m.used > m.cfg.Cap-(streamSlots+2)*store.MinPartSize*(chunkSize+28)/chunkSize
+	return m.cfg.Cap > 0 && m.used > m.spoolCap()-(streamSlots+2)*store.MinPartSize*(chunkSize+28)/chunkSize
 }
 
+// release gives n bytes of the cap back and wakes the writers waiting
+// for room.
 func (m *Manager) release(n int64) {
 	m.mu.Lock()
 	m.used -= n
+	if n > 0 {
+		m.freedAt, m.full = time.Now(), nil
+	}
+	m.signalLocked()
 	m.mu.Unlock()
 }
 
@@ -410,12 +424,17 @@ func (m *Manager) forgetLocked(e *Entry) {
 	}
 	m.mu.Unlock()
 	e.to(stateUploaded)
+	// The files go before their room is given back: a writer waiting for
+	// it must not find the disk still holding them.
+	var freed int64
 	if e.f != nil {
 		e.f.Close()
 		e.f = nil
-		m.release(e.nPresent * e.slot())
+		freed = e.nPresent * e.cost()
 	}
 	m.removeFiles(e.id)
+	m.release(freed)
+	e.dischargeLocked()
 	m.mu.Lock()
 	m.signalLocked()
 	m.mu.Unlock()

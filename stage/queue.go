@@ -33,7 +33,9 @@ func (m *Manager) startDue() time.Duration {
 	for _, e := range m.byKey {
 		all = append(all, e)
 	}
-	draining := m.draining
+	// Under pressure (a writer waits for room, or the journal is nearly
+	// full) the window ends as for a drain: the uplink must not idle.
+	draining := m.draining || m.pressureLocked()
 	m.mu.Unlock()
 	type cand struct {
 		e    *Entry

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -240,32 +239,6 @@ func TestTruncateThenExtendReadsZeros(t *testing.T) {
 	}
 	if !bytes.Equal(got[:100], bytes.Repeat([]byte("b"), 100)) || bytes.ContainsAny(got[100:], "b") {
 		t.Fatal("old bytes came back after truncate and extend")
-	}
-}
-
-func TestFullSpoolIsENOSPCAndKeepsWhatWasAccepted(t *testing.T) {
-	m := memstore.New(ours)
-	mgr, err := Open(Config{Dir: t.TempDir(), Key: sseKey, Store: m, Window: time.Hour, Cap: 4 * (chunkSize + 28)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mgr.Close()
-	e, _ := mgr.OpenFile("f", nil, Attrs{Mtime: mtime}, true)
-	data := bytes.Repeat([]byte("z"), 6*chunkSize)
-	n, err := e.WriteAt(ctx, data, 0)
-	if !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("err %v, want ENOSPC", err)
-	}
-	if n != 4*chunkSize {
-		t.Fatalf("accepted %d bytes", n)
-	}
-	e.Flush(ctx)
-	e.Release(true)
-	if err := mgr.Drain(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, _, _, _ := m.Object("f"); !bytes.Equal(got, data[:n]) {
-		t.Fatalf("stored %d bytes, accepted %d", len(got), n)
 	}
 }
 

@@ -310,16 +310,27 @@ func (e *Entry) dropStreamedLocked() bool {
 		e.m.log.Error("journal write failed; cannot make room", "key", e.key, "err", err)
 		return false
 	}
+	// The disk first, then the room: a writer waiting for it must not
+	// find the disk still holding the parts.
+	_ = unix.Fallocate(int(e.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
+		old/chunkSize*e.slot(), (end-old)/chunkSize*e.slot())
+	var freed int64
 	for i := old / chunkSize; i < end/chunkSize; i++ {
 		if e.has(i) {
 			e.mark(i, false)
-			e.m.release(e.slot())
+			freed += e.cost()
 		}
 	}
-	_ = unix.Fallocate(int(e.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
-		old/chunkSize*e.slot(), (end-old)/chunkSize*e.slot())
+	e.m.release(freed)
 	e.m.log.Info("journal full: dropped parts already uploaded", "key", e.key, "bytes", end-old)
 	return true
+}
+
+// isBroken says the stream can no longer carry the file.
+func (s *stream) isBroken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken || s.err != nil
 }
 
 // abortStream gives a stream up, removing its parts from the bucket.
