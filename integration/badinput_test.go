@@ -426,7 +426,11 @@ func TestNamesThatAreNotUTF8AreRefusedWithEILSEQ(t *testing.T) {
 	})
 }
 
-func TestFullJournalGivesTheWriterENOSPCAndKeepsWhatItAccepted(t *testing.T) {
+// A file written out of order (it cannot stream) that fills the journal
+// gets ENOSPC once the other waiting files have been uploaded to make room:
+// nothing else can leave the journal while it is open. The log and
+// `ssecfs status` say why; what was accepted is kept and uploaded.
+func TestAnOpenFileThatCannotLeaveAFullJournalGetsENOSPCAndKeepsWhatItAccepted(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *server) {
 		b := s.bucket(t)
 		m := s.mount(t, b, "--journal-size", "1M", "--write-back", "1h", "--journal-dir", t.TempDir())
@@ -460,12 +464,17 @@ func TestFullJournalGivesTheWriterENOSPCAndKeepsWhatItAccepted(t *testing.T) {
 		if acked == 0 || acked == len(data) {
 			t.Fatalf("%d of %d bytes accepted by a 1 MiB journal", acked, len(data))
 		}
+		// While the file is open nothing can make room: status says why.
+		if out, _ := s.run(t, "status", m.dir); !strings.Contains(out, "journal full, writers refused") {
+			t.Errorf("status does not say the journal is full:\n%s", out)
+		}
 		if err := f.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}
-		if !strings.Contains(readLog(m.log), "spool full: no space left on device") {
-			t.Error("the log does not say the journal is full")
+		if !strings.Contains(readLog(m.log), "journal full of files still open that cannot be uploaded before they are closed") {
+			t.Error("the log does not say why the journal is full")
 		}
+
 		want := make([]byte, end+len(last))
 		copy(want, data[:acked])
 		copy(want[end:], last)

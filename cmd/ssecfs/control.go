@@ -45,6 +45,9 @@ type reply struct {
 	SyncedBytes int64 `json:"synced_bytes,omitempty"`
 	// Plaintext counts the objects stored without SSE-C the mount met.
 	Plaintext int64 `json:"plaintext_objects,omitempty"`
+	// JournalFull says why writers last got ENOSPC for want of room in the
+	// journal, until room is made again.
+	JournalFull string `json:"journal_full,omitempty"`
 }
 
 func runtimeDir() string {
@@ -222,6 +225,9 @@ func printStatus(r reply) {
 		}
 	}
 	fmt.Printf("%d files waiting for upload, %d failed\n", len(r.Pending), failed)
+	if r.JournalFull != "" {
+		fmt.Printf("journal full, writers refused: %s\n", r.JournalFull)
+	}
 	if r.Plaintext > 0 {
 		fmt.Printf("%d objects stored without SSE-C met (anyone with write access to the bucket can make those; see the log)\n", r.Plaintext)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssecfs/ssecfs/cache"
 	"github.com/ssecfs/ssecfs/keys"
+	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 	"golang.org/x/sys/unix"
 )
@@ -43,6 +44,7 @@ type mountConfig struct {
 	writeBack      time.Duration
 	journalDir     string
 	journalSize    int64
+	uploadStall    time.Duration
 	uploadParallel int
 
 	logLevel, logFile string
@@ -100,7 +102,8 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.DurationVar(&c.metaTTL, "meta-ttl", 30*time.Second, "how long listings and attributes are trusted; others' changes show after this")
 	f.DurationVar(&c.writeBack, "write-back", 5*time.Second, "how long a closed file waits before upload, so that a rename or chmod right after costs no second upload; 0 uploads before close returns")
 	f.StringVar(&c.journalDir, "journal-dir", "", "`DIR` for files waiting for upload, encrypted (default "+defaultJournalRoot()+")")
-	f.Var(sizeValue{&c.journalSize}, "journal-size", "disk space the journal may use (`SIZE`; default: 16G or half the free space, whichever is less); past it writes get ENOSPC")
+	f.Var(sizeValue{&c.journalSize}, "journal-size", "disk space the journal may use (`SIZE`; default: 16G or half the free space, whichever is less); when it is full, writers wait for uploads to make room")
+	f.DurationVar(&c.uploadStall, "upload-stall", stage.DefaultStall, "how long writers wait for room in a full journal while no upload succeeds, before they get ENOSPC")
 	f.IntVar(&c.uploadParallel, "uploads", 8, "files uploaded at once")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogPath()+")")

@@ -138,7 +138,7 @@ func journalConfig(c *mountConfig, key *keys.Key, st *store.S3, log *slog.Logger
 	journal := journalFor(c, scope)
 	return &stage.Config{
 		Dir: journal, Key: key.JournalKey(scope),
-		Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Parallel: c.uploadParallel, Attempts: 5,
+		Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Stall: c.uploadStall, Parallel: c.uploadParallel, Attempts: 5,
 	}, journal
 }
 
@@ -150,6 +150,9 @@ func answerControl(ctl *controlServer, c *mountConfig, fsys *fs.FS, journal stri
 		r := reply{Mountpoint: c.mountpoint, Target: c.bucket + "/" + c.prefix, Journal: journal, OK: true,
 			Plaintext: fsys.PlaintextSeen()}
 		if mgr != nil {
+			if err := mgr.Full(); err != nil {
+				r.JournalFull = err.Error()
+			}
 			for _, p := range mgr.Pending() {
 				r.Pending = append(r.Pending, pendingFile{Key: p.Key, Size: p.Size, Failed: p.Failed})
 			}
