@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -163,5 +164,33 @@ func TestWritersWaitingWhileUploadsFailGetENOSPCAfterTheStall(t *testing.T) {
 	}
 	if got, _, _, _ := m.Object("b"); len(got) != n {
 		t.Fatalf("b: %d bytes stored, %d accepted", len(got), n)
+	}
+}
+
+// A full disk under the journal is ENOSPC at once, whatever the cap says:
+// no upload can make room on a disk that other programs fill.
+func TestAFullDiskIsENOSPCAtOnce(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounts a small tmpfs: needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
+		t.Skipf("tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	m := memstore.New(ours)
+	mgr, err := Open(Config{Dir: filepath.Join(dir, "j"), Key: sseKey, Store: m, Window: time.Hour, Cap: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	e, _ := mgr.OpenFile("f", nil, Attrs{Mtime: mtime}, true)
+	defer e.Release(true)
+	n, err := e.WriteAt(ctx, bytes.Repeat([]byte("d"), 1<<20), 0)
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("err %v, want the disk's ENOSPC", err)
+	}
+	if n >= 1<<20 {
+		t.Fatalf("accepted %d bytes on a 256 KiB disk", n)
 	}
 }
