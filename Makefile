@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build unit ns-as-user test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick fuzz-run
+.PHONY: bench-backup build unit ns-as-user test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick fuzz-run
 
 build:
 	go build $(GOFLAGS_BUILD) -o bin/ssecfs ./cmd/ssecfs
@@ -89,6 +89,12 @@ stress: servers
 
 bench:
 	go run ./bench
+
+# A first backup bigger than the journal over a home uplink: 2 GiB of
+# 8 MiB files through a 64 MiB journal, the uplink capped at 20 MB/s, ssecfs
+# against aws s3 cp --recursive through the same cap.
+bench-backup:
+	go run ./bench -tools ssecfs,aws -workloads backup -size 2G -uplink 20MB/s -runs 1 -ssecfs-options "--journal-size 64M"
 
 bench-quick:
 	go run ./bench -quick

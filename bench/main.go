@@ -43,7 +43,8 @@ func parseFlags() (*config, error) {
 	c := &config{}
 	servers := flag.String("servers", "minio,rgw", "comma-separated servers: minio, rgw")
 	tools := flag.String("tools", strings.Join(toolNames, ","), "comma-separated tools: "+strings.Join(toolNames, ", "))
-	workloads := flag.String("workloads", strings.Join(workloadNames, ","), "comma-separated workloads: "+strings.Join(workloadNames, ", "))
+	workloads := flag.String("workloads", strings.Join(workloadNames[:len(workloadNames)-1], ","),
+		"comma-separated workloads: "+strings.Join(workloadNames, ", ")+` ("backup", -size of 8 MiB files copied in, is not run by default: make bench-backup)`)
 	size := flag.String("size", "1G", "size of the file read and written (quick: 128M)")
 	flag.BoolVar(&c.quick, "quick", false, "one run of a 128 MiB object, unless -runs or -size say otherwise")
 	flag.IntVar(&c.runs, "runs", 3, "runs per tool, workload and server (quick: 1)")
@@ -228,7 +229,7 @@ func buildSSECFS(ctx context.Context, root, work string) (string, error) {
 
 var (
 	toolNames     = []string{"ssecfs", "aws", "rclone", "rclone-writes", "s3fs"}
-	workloadNames = []string{"read", "random", "write", "cp", "rsync", "ls", "find"}
+	workloadNames = []string{"read", "random", "write", "cp", "rsync", "ls", "find", "backup"}
 )
 
 // pickTools returns constructors of the chosen tools, ssecfs first: it is
@@ -256,7 +257,7 @@ func pickTools(names []string, bin string, options []string) ([]func() Tool, err
 func makeWorkloads(c *config, work string) ([]Workload, error) {
 	var out []Workload
 	var big *seqRead
-	var files *tree
+	var files, backup *tree
 	var err error
 	if slices.ContainsFunc(c.workloads, func(w string) bool { return w == "read" || w == "random" || w == "write" }) {
 		logf("writing %s of random data", formatSize(c.size))
@@ -266,6 +267,12 @@ func makeWorkloads(c *config, work string) ([]Workload, error) {
 	}
 	if slices.Contains(c.workloads, "cp") || slices.Contains(c.workloads, "rsync") {
 		if files, err = newTree(work); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(c.workloads, "backup") {
+		logf("writing %s of 8 MiB files", formatSize(c.size))
+		if backup, err = newBackupTree(work, c.size); err != nil {
 			return nil, err
 		}
 	}
@@ -287,6 +294,8 @@ func makeWorkloads(c *config, work string) ([]Workload, error) {
 			out = append(out, newListLong())
 		case n == "find":
 			out = append(out, newFindTree())
+		case n == "backup":
+			out = append(out, &copyIn{tree: backup})
 		}
 	}
 	return out, nil

@@ -21,27 +21,41 @@ const (
 )
 
 type tree struct {
-	dir   string            // the local copy, the source of every write
-	files map[string][]byte // path relative to dir → content
+	dir      string            // the local copy, the source of every write
+	files    map[string][]byte // path relative to dir → content
+	fileSize int64
 }
 
 // newTree writes the tree under work/tree. The files keep the mtimes they
 // get when written (nanoseconds, as any program leaves them).
 func newTree(work string) (*tree, error) {
-	t := &tree{dir: filepath.Join(work, "tree"), files: map[string][]byte{}}
+	return newTreeOf(filepath.Join(work, "tree"), treeDirs, treeFilesPerDir, treeFileSize)
+}
+
+// A backup's first copy: backupFileSize files (photos, videos, archives)
+// of -size in all, more than the journal holds when the journal is small
+// (-ssecfs-options "--journal-size 64M") and the uplink slow (-uplink).
+const backupFileSize = 8 << 20
+
+func newBackupTree(work string, size int64) (*tree, error) {
+	return newTreeOf(filepath.Join(work, "backup"), 1, int(max(size/backupFileSize, 1)), backupFileSize)
+}
+
+func newTreeOf(root string, dirs, filesPerDir int, fileSize int64) (*tree, error) {
+	t := &tree{dir: root, files: map[string][]byte{}, fileSize: fileSize}
 	var seed [32]byte
 	for i := range seed {
 		seed[i] = byte(rand.Uint32())
 	}
 	src := rand.NewChaCha8(seed)
-	for d := range treeDirs {
+	for d := range dirs {
 		dir := fmt.Sprintf("dir-%d", d)
 		if err := os.MkdirAll(filepath.Join(t.dir, dir), 0o755); err != nil {
 			return nil, err
 		}
-		for f := range treeFilesPerDir {
+		for f := range filesPerDir {
 			rel := fmt.Sprintf("%s/file-%03d.dat", dir, f)
-			b := make([]byte, treeFileSize)
+			b := make([]byte, fileSize)
 			src.Read(b)
 			if err := os.WriteFile(filepath.Join(t.dir, rel), b, 0o644); err != nil {
 				return nil, err
@@ -54,9 +68,9 @@ func newTree(work string) (*tree, error) {
 
 func (t *tree) count() int { return len(t.files) }
 
-func (t *tree) bytes() int64 { return int64(len(t.files)) * treeFileSize }
+func (t *tree) bytes() int64 { return int64(len(t.files)) * t.fileSize }
 
-func (t *tree) label() string { return fmt.Sprintf("%d × %s", t.count(), formatSize(treeFileSize)) }
+func (t *tree) label() string { return fmt.Sprintf("%d × %s", t.count(), formatSize(t.fileSize)) }
 
 // sizes is key → size of the tree's objects under prefix.
 func (t *tree) sizes(prefix string) map[string]int64 {
