@@ -25,6 +25,7 @@ package ns
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -113,7 +114,7 @@ func New(o Options) (*Namespace, error) {
 		lists:   newListsAhead(),
 		folders: map[string]weak.Pointer[Folder]{},
 	}
-	o.Store = changeCounter{Store: o.Store, n: &n.changes}
+	o.Store = changeCounter{Store: o.Store, n: &n.changes, reached: n.reached}
 	n.meta = newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000)
 	n.copier = store.NewCopier(o.Store, o.Log)
 	if o.Journal != nil {
@@ -249,10 +250,36 @@ func (n *Namespace) WarnOnce(key, msg string, args ...any) {
 	}
 }
 
-// changeCounter counts the calls that change the bucket, once they are done.
+// changeCounter counts the calls that change the bucket, once they are
+// done, and tells the stage when a listing or a HEAD succeeds: uploads
+// waiting out a network failure are tried again at once.
 type changeCounter struct {
 	store.Store
-	n *atomic.Uint64
+	n       *atomic.Uint64
+	reached func()
+}
+
+func (c changeCounter) List(ctx context.Context, prefix string, opts store.ListOptions, fn func(store.Entry) error) error {
+	err := c.Store.List(ctx, prefix, opts, fn)
+	if err == nil {
+		c.reached()
+	}
+	return err
+}
+
+func (c changeCounter) Head(ctx context.Context, key string) (store.Attrs, error) {
+	a, err := c.Store.Head(ctx, key)
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		c.reached()
+	}
+	return a, err
+}
+
+// reached tells the stage the server answers.
+func (n *Namespace) reached() {
+	if n.stage != nil {
+		n.stage.Reached()
+	}
 }
 
 func (c changeCounter) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (string, error) {

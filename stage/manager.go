@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssecfs/ssecfs/store"
@@ -36,9 +37,14 @@ type Config struct {
 	Stall time.Duration
 	// Parallel bounds concurrent uploads.
 	Parallel int
-	// Attempts is how many times an upload is tried before it is reported
-	// failed (it stays in the journal).
+	// Attempts is how many times an upload that failed for a reason that
+	// does not heal by itself (access denied, another key) is tried before
+	// it is reported failed (it stays in the journal). A network failure
+	// is retried for as long as the mount lives (queue.go).
 	Attempts int
+	// RetryCap is the longest wait between two tries of an upload; 0 is
+	// DefaultRetryCap.
+	RetryCap time.Duration
 	// Uploaded is told of every file that reached the bucket, with the
 	// keyed HEAD that proved it. It is called with the entry locked: it
 	// must not call back into the Manager.
@@ -80,8 +86,11 @@ type Manager struct {
 	wake        chan struct{}
 	stop        chan struct{}
 	done        chan struct{}
-	running     int                 // uploads in flight; guarded by mu
-	keyLocks    map[string]*keyLock // claim.go; guarded by mu
+	running     int // uploads in flight; guarded by mu
+	// backingOff: an upload waits out a backoff after a network failure,
+	// to be cut short when the server answers again (Reached).
+	backingOff atomic.Bool
+	keyLocks   map[string]*keyLock // claim.go; guarded by mu
 }
 
 // Open takes the journal folder's lock, resumes what a previous run left,

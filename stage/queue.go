@@ -5,8 +5,11 @@ package stage
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
+
+	"github.com/ssecfs/ssecfs/store"
 )
 
 // loop starts due uploads, at most Parallel at once.
@@ -90,9 +93,13 @@ func (m *Manager) startDue() time.Duration {
 	return next
 }
 
-// retryLater requeues a failed upload with backoff until its attempts are
-// spent; then it stays failed, in the journal, until the next write,
-// fsync, remount or unmount.
+// retryLater requeues a failed upload with backoff: 1 s doubling up to
+// Config.RetryCap. A failure that may heal by itself (transient: the
+// server unreachable, slow or answering 5xx) is retried for as long as the
+// mount lives, and a request that succeeds again retries at once
+// (Reached). Any other failure (access denied, another key) is retried
+// until Config.Attempts are spent; then the file stays failed, in the
+// journal, until the next write, fsync, remount or unmount.
 func (m *Manager) retryLater(e *Entry, err error) {
 	if err == nil {
 		return
@@ -100,15 +107,65 @@ func (m *Manager) retryLater(e *Entry, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.attempts++
-	if e.attempts >= m.cfg.Attempts {
+	heals := transient(err)
+	if !heals && e.attempts >= m.cfg.Attempts {
 		m.log.Error("upload failed; the file stays in the journal", "key", e.key, "attempts", e.attempts, "err", err)
 		// The queue gives up, unless something queued it again during
 		// the upload (a close, a drain), or another upload stored it.
 		e.moveIf(stateUploading, stateFailed)
 		return
 	}
-	delay := time.Second << min(e.attempts-1, 6)
-	m.log.Warn("upload failed; retrying", "key", e.key, "in", delay, "err", err)
+	delay := min(time.Second<<min(e.attempts-1, 16), m.retryCap())
+	if heals {
+		m.backingOff.Store(true)
+	}
+	if e.attempts <= m.cfg.Attempts {
+		m.log.Warn("upload failed; retrying", "key", e.key, "in", delay, "err", err)
+	} else {
+		m.log.Debug("upload failed; retrying", "key", e.key, "in", delay, "attempts", e.attempts, "err", err)
+	}
 	e.to(stateQueued)
 	e.due = time.Now().Add(delay)
+}
+
+// transient says whether an upload's failure may heal by itself: the
+// server or the network unreachable, too slow, or answering 5xx.
+func transient(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// DefaultRetryCap is the longest wait between two tries of an upload.
+const DefaultRetryCap = 15 * time.Second
+
+func (m *Manager) retryCap() time.Duration {
+	if m.cfg.RetryCap > 0 {
+		return m.cfg.RetryCap
+	}
+	return DefaultRetryCap
+}
+
+// Reached is told that a request to the server succeeded (a listing, a
+// HEAD, an upload): uploads waiting out a backoff after a network failure
+// are tried at once, rather than up to RetryCap later.
+func (m *Manager) Reached() {
+	if m.backingOff.CompareAndSwap(true, false) {
+		go m.retryNow()
+	}
+}
+
+func (m *Manager) retryNow() {
+	now := time.Now()
+	n := 0
+	for _, e := range m.Under("") {
+		e.mu.Lock()
+		if e.state() == stateQueued && e.attempts > 0 && e.due.After(now) {
+			e.due = now
+			n++
+		}
+		e.mu.Unlock()
+	}
+	if n > 0 {
+		m.log.Info("the server answers again: retrying the uploads that failed", "files", n)
+		m.poke()
+	}
 }

@@ -195,6 +195,7 @@ func (m *Manager) settle(e *Entry, u *upJob, stored store.Attrs, err error) erro
 		return err
 	}
 	m.log.Debug("uploaded", "key", u.key, "size", u.size)
+	m.Reached()
 	e.failed, e.attempts = nil, 0
 	e.cleanGen = u.gen
 	e.deleteAfter = slicesWithout(e.deleteAfter, u.deleteAfter)

@@ -45,6 +45,7 @@ type mountConfig struct {
 	journalDir     string
 	journalSize    int64
 	uploadStall    time.Duration
+	backoffMax     time.Duration
 	uploadParallel int
 
 	logLevel, logFile string
@@ -105,6 +106,7 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.Var(sizeValue{&c.journalSize}, "journal-size", "disk space the journal may use (`SIZE`; default: 16G or half the free space, whichever is less); when it is full, writers wait for uploads to make room")
 	f.DurationVar(&c.uploadStall, "upload-stall", stage.DefaultStall, "how long writers wait for room in a full journal while no upload succeeds, before they get ENOSPC")
 	f.IntVar(&c.uploadParallel, "uploads", 8, "files uploaded at once")
+	f.DurationVar(&c.backoffMax, "upload-backoff-max", stage.DefaultRetryCap, "longest wait between two tries of an upload that failed on the network (they are tried for as long as the mount lives, and at once when the server answers again)")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogPath()+")")
 	f.BoolVar(&c.trace, "trace", false, "log every S3 request (never its headers) at debug level")

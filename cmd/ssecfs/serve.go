@@ -138,7 +138,8 @@ func journalConfig(c *mountConfig, key *keys.Key, st *store.S3, log *slog.Logger
 	journal := journalFor(c, scope)
 	return &stage.Config{
 		Dir: journal, Key: key.JournalKey(scope),
-		Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Stall: c.uploadStall, Parallel: c.uploadParallel, Attempts: 5,
+		Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Stall: c.uploadStall, Parallel: c.uploadParallel,
+		Attempts: 5, RetryCap: c.backoffMax,
 	}, journal
 }
 
