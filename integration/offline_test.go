@@ -5,7 +5,9 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,4 +51,37 @@ func TestUploadsHealAfterAnOutageLongerThanEveryRetryBudget(t *testing.T) {
 		t.Logf("all %d files in the bucket %.1f s after the server came back (%d resets injected)",
 			files, time.Since(back).Seconds(), fp.Total())
 	})
+}
+
+// Unmounting while the server is gone does not hang: once no upload has
+// succeeded for --drain-timeout, ssecfs umount exits 1 listing the files,
+// which stay in the journal; the next mount uploads them.
+func TestUnmountWithTheServerGoneStopsAfterTheDrainTimeout(t *testing.T) {
+	s := loadServer(t, "rgw")
+	b := s.bucket(t)
+	fp := s.faulty(t, 1)
+	journal := t.TempDir()
+	m := s.mount(t, b, "--endpoint", fp.URL, "--journal-dir", journal, "--write-back", "1h",
+		"--timeout", "2s", "--retries", "1", "--drain-timeout", "5s")
+	if err := os.WriteFile(filepath.Join(m.dir, "stranded.txt"), []byte("written offline"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fp.SetRules(faultproxy.Rule{Action: faultproxy.Reset, Rate: 1})
+	start := time.Now()
+	out, err := exec.Command(binary, "umount", m.dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "files could not be uploaded") || !strings.Contains(string(out), "stranded.txt") {
+		t.Fatalf("umount with the server gone: %v\n%s", err, out)
+	}
+	waitExit(t, m.pid)
+	m.pid = 0
+	t.Logf("umount returned after %.1f s: %s", time.Since(start).Seconds(), strings.TrimSpace(string(out)))
+	if !strings.Contains(readLog(m.log), "no upload succeeded for 5s") {
+		t.Error("the log does not say why the drain stopped")
+	}
+	fp.SetRules()
+	again := s.mount(t, b, "--endpoint", fp.URL, "--journal-dir", journal)
+	again.unmount(t)
+	if got := s.object(t, b, "stranded.txt"); string(got) != "written offline" {
+		t.Fatalf("stranded.txt after the next mount: %q", got)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Status is the state of one file waiting for upload.
@@ -42,9 +43,20 @@ func (m *Manager) Pending() []Status {
 // ErrNotDrained: files remain in the journal after a drain.
 var ErrNotDrained = errors.New("files could not be uploaded and remain in the journal")
 
+// DefaultDrainTimeout is how long a drain waits while no upload succeeds.
+const DefaultDrainTimeout = 10 * time.Minute
+
 // Drain uploads everything now, ignoring the window, retrying failures
-// once more each, and waits. It returns ErrNotDrained listing what is left.
+// once more each, and waits. It returns ErrNotDrained listing what is
+// left: files failed for good, or every file still waiting once no upload
+// has succeeded for Config.DrainTimeout (the server gone: the next mount
+// uploads them).
 func (m *Manager) Drain(ctx context.Context) error {
+	timeout := m.cfg.DrainTimeout
+	if timeout <= 0 {
+		timeout = DefaultDrainTimeout
+	}
+	progress, before := time.Now(), -1
 	m.mu.Lock()
 	m.draining = true
 	m.mu.Unlock()
@@ -81,7 +93,11 @@ func (m *Manager) Drain(ctx context.Context) error {
 			}
 			e.mu.Unlock()
 		}
-		if len(left) == 0 || (!busy && stuck == len(left)) {
+		if before < 0 || len(left) < before {
+			progress, before = time.Now(), len(left)
+		}
+		gaveUp := time.Since(progress) >= timeout
+		if len(left) == 0 || (!busy && stuck == len(left)) || gaveUp {
 			if len(left) == 0 {
 				return nil
 			}
@@ -89,9 +105,16 @@ func (m *Manager) Drain(ctx context.Context) error {
 			for _, s := range left {
 				names = append(names, fmt.Sprintf("%q (%s)", s.Key, s.Failed))
 			}
+			if gaveUp {
+				return fmt.Errorf("%w: no upload succeeded for %s: %s", ErrNotDrained, timeout, strings.Join(names, ", "))
+			}
 			return fmt.Errorf("%w: %s", ErrNotDrained, strings.Join(names, ", "))
 		}
-		if err := m.waitChange(ctx, seen); err != nil {
+		// A second at most: the timeout is checked on a clock.
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		_ = m.waitChange(wctx, seen)
+		cancel()
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}

@@ -45,6 +45,9 @@ type Config struct {
 	// RetryCap is the longest wait between two tries of an upload; 0 is
 	// DefaultRetryCap.
 	RetryCap time.Duration
+	// DrainTimeout ends a drain (unmount, SIGTERM) once no upload has
+	// succeeded for that long; 0 is DefaultDrainTimeout.
+	DrainTimeout time.Duration
 	// Uploaded is told of every file that reached the bucket, with the
 	// keyed HEAD that proved it. It is called with the entry locked: it
 	// must not call back into the Manager.

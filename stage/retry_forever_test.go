@@ -2,6 +2,8 @@ package stage
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,4 +125,32 @@ func TestTheServerAnsweringAgainRetriesAtOnce(t *testing.T) {
 	down.Store(false)
 	mgr.Reached()
 	waitUploaded(t, uploaded, "f")
+}
+
+// A drain (unmount) while the server is gone stops once no upload has
+// succeeded for DrainTimeout, listing what is left; the files stay in the
+// journal and the next mount uploads them.
+func TestADrainWithTheServerGoneStopsAndTheNextMountUploads(t *testing.T) {
+	m, down, _ := downStore()
+	dir := t.TempDir()
+	mgr, err := Open(Config{Dir: dir, Key: sseKey, Store: m, Window: time.Hour, Parallel: 2, Attempts: 2,
+		RetryCap: 20 * time.Millisecond, DrainTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, mgr, "left", []byte("left behind"))
+	err = mgr.Drain(ctx)
+	if !errors.Is(err, ErrNotDrained) || !strings.Contains(err.Error(), "no upload succeeded for 300ms") || !strings.Contains(err.Error(), `"left"`) {
+		t.Fatalf("drain: %v", err)
+	}
+	mgr.Close()
+	down.Store(false)
+	again := open(t, dir, m, time.Hour)
+	defer again.Close()
+	if err := again.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _, _ := m.Object("left"); string(got) != "left behind" {
+		t.Fatalf("left: %q", got)
+	}
 }

@@ -46,6 +46,7 @@ type mountConfig struct {
 	journalSize    int64
 	uploadStall    time.Duration
 	backoffMax     time.Duration
+	drainTimeout   time.Duration
 	uploadParallel int
 
 	logLevel, logFile string
@@ -106,6 +107,7 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.Var(sizeValue{&c.journalSize}, "journal-size", "disk space the journal may use (`SIZE`; default: 16G or half the free space, whichever is less); when it is full, writers wait for uploads to make room")
 	f.DurationVar(&c.uploadStall, "upload-stall", stage.DefaultStall, "how long writers wait for room in a full journal while no upload succeeds, before they get ENOSPC")
 	f.IntVar(&c.uploadParallel, "uploads", 8, "files uploaded at once")
+	f.DurationVar(&c.drainTimeout, "drain-timeout", stage.DefaultDrainTimeout, "at unmount, how long to wait while no upload succeeds before exiting with the files still waiting left in the journal (the next mount uploads them)")
 	f.DurationVar(&c.backoffMax, "upload-backoff-max", stage.DefaultRetryCap, "longest wait between two tries of an upload that failed on the network (they are tried for as long as the mount lives, and at once when the server answers again)")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogPath()+")")

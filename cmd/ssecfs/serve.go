@@ -139,7 +139,7 @@ func journalConfig(c *mountConfig, key *keys.Key, st *store.S3, log *slog.Logger
 	return &stage.Config{
 		Dir: journal, Key: key.JournalKey(scope),
 		Log: log, Window: c.writeBack, Cap: journalCap(c, journal), Stall: c.uploadStall, Parallel: c.uploadParallel,
-		Attempts: 5, RetryCap: c.backoffMax,
+		Attempts: 5, RetryCap: c.backoffMax, DrainTimeout: c.drainTimeout,
 	}, journal
 }
 
