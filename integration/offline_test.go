@@ -37,6 +37,10 @@ func TestUploadsHealAfterAnOutageLongerThanEveryRetryBudget(t *testing.T) {
 		if fp.Injected()["put reset"] < files {
 			t.Fatalf("the uploads did not meet the outage: %v", fp.Injected())
 		}
+		if out, _ := s.run(t, "status", m.dir); !strings.Contains(out, "server unreachable since") ||
+			!strings.Contains(out, "tried again within 5s") {
+			t.Errorf("status during the outage:\n%s", out)
+		}
 		fp.SetRules()
 		back := time.Now()
 		for {
@@ -50,6 +54,9 @@ func TestUploadsHealAfterAnOutageLongerThanEveryRetryBudget(t *testing.T) {
 		}
 		t.Logf("all %d files in the bucket %.1f s after the server came back (%d resets injected)",
 			files, time.Since(back).Seconds(), fp.Total())
+		if out, _ := s.run(t, "status", m.dir); strings.Contains(out, "unreachable") {
+			t.Errorf("status once the server is back:\n%s", out)
+		}
 	})
 }
 

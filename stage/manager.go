@@ -72,15 +72,19 @@ type Manager struct {
 	window time.Duration
 	lock   *os.File
 
-	mu       sync.Mutex
-	byKey    map[string]*Entry // entries by current key; guarded by mu
-	used     int64             // journal disk in use (room.go); guarded by mu
-	waiting  int               // writers waiting for room; guarded by mu
-	freedAt  time.Time         // when room was last freed; guarded by mu
-	full     error             // why writers last got ENOSPC, nil once room was freed; guarded by mu
-	draining bool              // upload everything now; guarded by mu
-	changed  *sync.Cond        // signalled when an upload ends or a file is released; uses mu
-	changes  uint64            // counts those signals, so a waiter misses none; guarded by mu
+	mu      sync.Mutex
+	byKey   map[string]*Entry // entries by current key; guarded by mu
+	used    int64             // journal disk in use (room.go); guarded by mu
+	waiting int               // writers waiting for room; guarded by mu
+	freedAt time.Time         // when room was last freed; guarded by mu
+	full    error             // why writers last got ENOSPC, nil once room was freed; guarded by mu
+	// unreachable is since when uploads fail on the network, zero once
+	// one succeeds; netErr is the last such failure. Guarded by mu.
+	unreachable time.Time
+	netErr      error
+	draining    bool       // upload everything now; guarded by mu
+	changed     *sync.Cond // signalled when an upload ends or a file is released; uses mu
+	changes     uint64     // counts those signals, so a waiter misses none; guarded by mu
 	// big admits one multipart upload at a time: each already sends its
 	// parts in parallel, and their buffers bound the daemon's memory.
 	big chan struct{}

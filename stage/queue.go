@@ -118,6 +118,12 @@ func (m *Manager) retryLater(e *Entry, err error) {
 	delay := min(time.Second<<min(e.attempts-1, 16), m.retryCap())
 	if heals {
 		m.backingOff.Store(true)
+		m.mu.Lock()
+		if m.unreachable.IsZero() {
+			m.unreachable = time.Now()
+		}
+		m.netErr = err
+		m.mu.Unlock()
 	}
 	if e.attempts <= m.cfg.Attempts {
 		m.log.Warn("upload failed; retrying", "key", e.key, "in", delay, "err", err)
@@ -149,8 +155,19 @@ func (m *Manager) retryCap() time.Duration {
 // are tried at once, rather than up to RetryCap later.
 func (m *Manager) Reached() {
 	if m.backingOff.CompareAndSwap(true, false) {
+		m.mu.Lock()
+		m.unreachable, m.netErr = time.Time{}, nil
+		m.mu.Unlock()
 		go m.retryNow()
 	}
+}
+
+// Unreachable says since when uploads fail on the network, and the last
+// such failure; a zero time while they do not.
+func (m *Manager) Unreachable() (time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.unreachable, m.netErr
 }
 
 func (m *Manager) retryNow() {

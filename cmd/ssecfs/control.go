@@ -48,6 +48,12 @@ type reply struct {
 	// JournalFull says why writers last got ENOSPC for want of room in the
 	// journal, until room is made again.
 	JournalFull string `json:"journal_full,omitempty"`
+	// UnreachableSince is when uploads began to fail on the network (RFC
+	// 3339), until one succeeds; NetError is the last such failure, and
+	// RetryWithin the longest wait until the next try.
+	UnreachableSince string `json:"unreachable_since,omitempty"`
+	NetError         string `json:"net_error,omitempty"`
+	RetryWithin      string `json:"retry_within,omitempty"`
 }
 
 func runtimeDir() string {
@@ -225,6 +231,10 @@ func printStatus(r reply) {
 		}
 	}
 	fmt.Printf("%d files waiting for upload, %d failed\n", len(r.Pending), failed)
+	if r.UnreachableSince != "" {
+		fmt.Printf("server unreachable since %s: uploads are tried again within %s, and at once when it answers (last error: %s)\n",
+			r.UnreachableSince, r.RetryWithin, r.NetError)
+	}
 	if r.JournalFull != "" {
 		fmt.Printf("journal full, writers refused: %s\n", r.JournalFull)
 	}

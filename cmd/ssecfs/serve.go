@@ -154,6 +154,16 @@ func answerControl(ctl *controlServer, c *mountConfig, fsys *fs.FS, journal stri
 			if err := mgr.Full(); err != nil {
 				r.JournalFull = err.Error()
 			}
+			if since, err := mgr.Unreachable(); !since.IsZero() {
+				within := c.backoffMax
+				if within <= 0 {
+					within = stage.DefaultRetryCap
+				}
+				r.UnreachableSince, r.RetryWithin = since.Format(time.RFC3339), within.String()
+				if err != nil {
+					r.NetError = err.Error()
+				}
+			}
 			for _, p := range mgr.Pending() {
 				r.Pending = append(r.Pending, pendingFile{Key: p.Key, Size: p.Size, Failed: p.Failed})
 			}
