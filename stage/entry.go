@@ -206,6 +206,7 @@ func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
 // is ENOSPC, with what was written before it accepted.
 func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	done := 0
+	var waiting time.Time // since when the writer waits for room
 	for {
 		n, err := e.writeAt(ctx, p[done:], off+int64(done))
 		if e.afterOwnUpload(err) {
@@ -218,7 +219,10 @@ func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 		if !isNoRoom(err) {
 			return done, err
 		}
-		if werr := e.m.waitRoom(ctx, e); werr != nil {
+		if waiting.IsZero() {
+			waiting = time.Now()
+		}
+		if werr := e.m.waitRoom(ctx, e, waiting); werr != nil {
 			return done, werr
 		}
 	}

@@ -48,48 +48,45 @@ var errStalled = fmt.Errorf("journal full and no upload has freed room in a whil
 // uploaded to make room.
 var errNoRoom = fmt.Errorf("journal full of files still open that cannot be uploaded before they are closed; close some or mount with a larger --journal-size: %w", syscall.ENOSPC)
 
-// waitRoom waits until the spool has room for a chunk of e, or says why
-// it will not have any: errNoRoom, errStalled, or the context's error.
-func (m *Manager) waitRoom(ctx context.Context, e *Entry) error {
+// waitRoom waits, a second at most, for room for a chunk of e, or says
+// why there will be none: errNoRoom, errStalled (no room freed since
+// start, when the writer began to wait, for Config.Stall), or the
+// context's error. The writer then tries again: its own stream's parts,
+// once sent, leave the journal only when it writes (dropStreamedLocked).
+func (m *Manager) waitRoom(ctx context.Context, e *Entry, start time.Time) error {
 	need := e.cost()
 	m.mu.Lock()
-	m.waiting++
-	start := time.Now()
+	room := m.cfg.Cap <= 0 || m.used+need <= m.spoolCap()
+	since := start
+	if m.freedAt.After(since) {
+		since = m.freedAt
+	}
+	changes := m.changes
+	m.mu.Unlock()
+	if room {
+		return nil
+	}
+	if !m.canFree(e) {
+		m.noteFull(errNoRoom)
+		return errNoRoom
+	}
+	if time.Since(since) >= m.stall() {
+		m.noteFull(errStalled)
+		return errStalled
+	}
+	m.mu.Lock()
+	m.waiting++ // the window ends early for waiting files (startDue)
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		m.waiting--
 		m.mu.Unlock()
 	}()
-	for {
-		m.mu.Lock()
-		room := m.cfg.Cap <= 0 || m.used+need <= m.spoolCap()
-		since := start
-		if m.freedAt.After(since) {
-			since = m.freedAt
-		}
-		changes := m.changes
-		m.mu.Unlock()
-		if room {
-			return nil
-		}
-		if !m.canFree(e) {
-			m.noteFull(errNoRoom)
-			return errNoRoom
-		}
-		if time.Since(since) >= m.stall() {
-			m.noteFull(errStalled)
-			return errStalled
-		}
-		m.poke() // the window ends early for waiting files (startDue)
-		// A second at most: the stall rule is checked on a clock.
-		wctx, cancel := context.WithTimeout(ctx, time.Second)
-		_ = m.waitChange(wctx, changes)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
+	m.poke()
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	_ = m.waitChange(wctx, changes)
+	cancel()
+	return ctx.Err()
 }
 
 func (m *Manager) stall() time.Duration {
