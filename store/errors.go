@@ -43,6 +43,11 @@ func classify(err error, what string) error {
 			sentinel = ErrNotFound
 		case er.StatusCode == 412:
 			sentinel = ErrChanged
+		case er.Code == "RequestTimeTooSkewed":
+			// The clock jumped (a laptop waking from sleep) or drifts: the
+			// next request, signed with the time then, may pass. Retried as
+			// a network failure, not refused for good.
+			sentinel = ErrUnavailable
 		case er.Code == "InvalidAccessKeyId" || er.Code == "SignatureDoesNotMatch" ||
 			er.Code == "InvalidToken" || er.Code == "ExpiredToken":
 			sentinel = ErrBadCredentials
