@@ -43,10 +43,6 @@ func (d *Folder) SmallFilesAfter(name string, count int) []string {
 // markers) listed after name, so that a program stat'ing every one of a
 // folder in order finds them answered.
 func (d *Folder) HeadsAhead(ctx context.Context, name string, dirs bool) {
-	d.headsAhead(ctx, name, dirs)
-}
-
-func (d *Folder) headsAhead(ctx context.Context, name string, dirs bool) {
 	d.ns.meta.prefetch(ctx, d.metaKeysAfter(name, dirs))
 }
 

@@ -123,7 +123,7 @@ func (d *Folder) Attrs(ctx context.Context) (Attrs, error) {
 		return a, nil
 	}
 	if parent, name := n.parentOf(strings.TrimSuffix(prefix, "/")); parent != nil && prefix != n.opts.Prefix {
-		parent.headsAhead(ctx, name, true) // many folders: their HEADs in parallel
+		parent.HeadsAhead(ctx, name, true) // many folders: their HEADs in parallel
 	}
 	h, err := n.meta.get(ctx, prefix)
 	switch {

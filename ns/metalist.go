@@ -200,7 +200,7 @@ func (d *Folder) ObjectAttrs(ctx context.Context, key string) (store.Attrs, erro
 		}
 	}
 	if !d.ns.opts.Store.ListsMetadata() {
-		d.headsAhead(ctx, name, false)
+		d.HeadsAhead(ctx, name, false)
 	}
 	return m.get(ctx, key)
 }

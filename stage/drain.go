@@ -110,11 +110,7 @@ func (m *Manager) Drain(ctx context.Context) error {
 			}
 			return fmt.Errorf("%w: %s", ErrNotDrained, strings.Join(names, ", "))
 		}
-		// A second at most: the timeout is checked on a clock.
-		wctx, cancel := context.WithTimeout(ctx, time.Second)
-		_ = m.waitChange(wctx, seen)
-		cancel()
-		if err := ctx.Err(); err != nil {
+		if err := m.waitChangeFor(ctx, seen, time.Second); err != nil {
 			return err
 		}
 	}
@@ -138,6 +134,16 @@ func (m *Manager) Abandon() {
 			_ = m.persistIfClosed(e) // logged; the upload reads the spool
 		}
 	}
+}
+
+// waitChangeFor is waitChange for d at most: waiters that also watch a
+// clock (a drain's timeout, a writer's stall) look again at least that
+// often. It returns ctx's error, not the bound's.
+func (m *Manager) waitChangeFor(ctx context.Context, seen uint64, d time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_ = m.waitChange(wctx, seen)
+	return ctx.Err()
 }
 
 // waitChange waits until something changed since seen, or ctx is done.

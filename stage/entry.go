@@ -216,7 +216,7 @@ func (e *Entry) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 		if n > 0 {
 			e.m.pump(e) // a streaming file's parts go, and leave room
 		}
-		if !isNoRoom(err) {
+		if !errors.Is(err, errNoSpace) { // a want of room that waiting may cure
 			return done, err
 		}
 		if waiting.IsZero() {

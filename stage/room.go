@@ -2,7 +2,6 @@ package stage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -83,10 +82,7 @@ func (m *Manager) waitRoom(ctx context.Context, e *Entry, start time.Time) error
 		m.mu.Unlock()
 	}()
 	m.poke()
-	wctx, cancel := context.WithTimeout(ctx, time.Second)
-	_ = m.waitChange(wctx, changes)
-	cancel()
-	return ctx.Err()
+	return m.waitChangeFor(ctx, changes, time.Second)
 }
 
 func (m *Manager) stall() time.Duration {
@@ -157,9 +153,6 @@ func (m *Manager) canFree(e *Entry) bool {
 func (m *Manager) pressureLocked() bool {
 	return m.cfg.Cap > 0 && (m.waiting > 0 || m.used > m.spoolCap()-m.spoolCap()/8)
 }
-
-// isNoRoom says whether err is a want of room that waiting may cure.
-func isNoRoom(err error) bool { return errors.Is(err, errNoSpace) }
 
 // dischargeLocked gives back the record's cost once its files are gone.
 // Called with e.mu held.
