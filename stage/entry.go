@@ -438,10 +438,12 @@ func (e *Entry) Flush(ctx context.Context) error {
 // Sync is fsync(2): it returns once the file's current state is in the
 // bucket, or with the error that kept it out. A network failure the store
 // already retried (a connection reset or a body cut again and again) is
-// given two more tries: the caller cannot retry a close.
+// given two more tries: the caller cannot retry a close. Offline (the
+// server did not answer a probe either), the first answer stands: the
+// file stays queued and goes when the server is back.
 func (e *Entry) Sync(ctx context.Context) error {
 	err := e.m.upload(ctx, e)
-	for try := 0; try < 2 && errors.Is(err, store.ErrUnavailable) && ctx.Err() == nil; try++ {
+	for try := 0; try < 2 && errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrOffline) && ctx.Err() == nil; try++ {
 		err = e.m.upload(ctx, e)
 	}
 	return err

@@ -30,6 +30,10 @@ func classify(err error, what string) error {
 	if err == nil {
 		return nil
 	}
+	var off *offlineError
+	if errors.As(err, &off) {
+		return fmt.Errorf("%s: %w", what, off)
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", what, err)
 	}

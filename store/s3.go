@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,9 @@ type S3 struct {
 	// noListMeta is set once the server refused a listing that asked for
 	// metadata, or listed an object without any; later listings do not ask.
 	noListMeta atomic.Bool
+	link       *Link
+	guard      *guard
+	transport  *http.Transport
 }
 
 var _ Store = (*S3)(nil)
@@ -37,10 +42,12 @@ func New(c Config) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr, err := r.transport()
+	t, err := r.transport()
 	if err != nil {
 		return nil, err
 	}
+	g := &guard{next: t, log: r.Log, trace: r.Trace}
+	var tr http.RoundTripper = g
 	lookup := minio.BucketLookupDNS
 	if r.pathStyle {
 		lookup = minio.BucketLookupPath
@@ -64,6 +71,12 @@ func New(c Config) (*S3, error) {
 		return nil, fmt.Errorf("endpoint %s: %w", r.Endpoint, err)
 	}
 	s := &S3{cfg: r, mc: mc, core: minio.Core{Client: mc}, single: minio.Core{Client: single}}
+	s.link = newLink(r.Log, min(r.Timeout, probeTimeout), s.probe)
+	g.link, s.guard, s.transport = s.link, g, t
+	// The clock is watched for as long as the S3 is in use (wake.go).
+	stop := make(chan struct{})
+	go watchClock(stop, func(gap time.Duration) { g.wake(gap, t) })
+	runtime.AddCleanup(s, func(stop chan struct{}) { close(stop) }, stop)
 	// Without a key (listing incomplete uploads) every data request is
 	// refused by the guard before it is sent.
 	if r.Key != nil {
@@ -99,6 +112,21 @@ func (s *S3) CheckBucket(ctx context.Context) error {
 	}
 	return nil
 }
+
+// probeTimeout bounds the probe of an offline link: a server that does not
+// answer a HEAD of the bucket within it is taken as still gone.
+const probeTimeout = 5 * time.Second
+
+// probe is the link's probe: a HEAD of the bucket, sent once. Any answer,
+// whatever its status, shows the server can be reached.
+func (s *S3) probe(ctx context.Context) error {
+	ctx, _ = withOp(ctx, opProbe)
+	_, err := s.single.BucketExists(ctx, s.cfg.Bucket)
+	return err
+}
+
+// Link is the state of the connection to the server (link.go).
+func (s *S3) Link() *Link { return s.link }
 
 func (s *S3) ListsMetadata() bool { return !s.noListMeta.Load() }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,7 @@ const (
 	opData                        // touches object data: must carry the key
 	opDataPlain                   // reads an object known to be plaintext
 	opCopy                        // server-side copy: both sides carry the key
+	opProbe                       // the link's probe: sent even while offline
 )
 
 const hdrCopyKey = "X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key"
@@ -60,12 +62,19 @@ func withOp(ctx context.Context, kind opKind) (context.Context, *exchange) {
 }
 
 // guard is the RoundTripper in front of every request: it refuses a data
-// request that lacks the key, records the echo of the answer, and traces
-// requests without their headers (the key is a header).
+// request that lacks the key, holds requests back while the link is
+// offline (link.go), records on the link whether an answer came, records
+// the echo of the answer, and traces requests without their headers (the
+// key is a header).
 type guard struct {
 	next  http.RoundTripper
 	log   *slog.Logger
 	trace bool
+	link  *Link
+	// waiting are the requests sent and not yet answered, with the cancel
+	// that cuts them when the clock shows a pause (wake.go).
+	mu      sync.Mutex
+	waiting map[*http.Request]context.CancelCauseFunc // guarded by mu
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -74,8 +83,21 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if (op.kind == opData && !keyed) || (op.kind == opCopy && (!keyed || req.Header.Get(hdrCopyKey) == "")) {
 		return nil, fmt.Errorf("%w: %s %s", ErrUnkeyed, req.Method, req.URL.Path)
 	}
+	if op.kind != opProbe {
+		if err := g.link.admit(req.Context()); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
-	resp, err := g.next.RoundTrip(req)
+	resp, err := g.send(req)
+	switch {
+	case resp != nil:
+		g.link.answered()
+	case !errors.Is(err, context.Canceled) && !errors.Is(err, errWoke):
+		// No answer at all: refused, reset, silent past the deadline,
+		// or cut at a wake-up. A caller that gave up proves nothing.
+		g.link.failed(err)
+	}
 	if g.trace {
 		status := 0
 		if resp != nil {

@@ -114,8 +114,9 @@ func (s *S3) sendBody(ctx context.Context, what string, body io.Reader, size int
 		// An attempt that timed out (no answer headers) is retried as long
 		// as the operation's own deadline holds.
 		err = s.writeErr(err, what)
+		// Refused while offline: the stage tries it again later.
 		retry := errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-		if !retry || ctx.Err() != nil {
+		if !retry || errors.Is(err, ErrOffline) || ctx.Err() != nil {
 			return err
 		}
 	}
@@ -286,7 +287,7 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		if err == nil {
 			return nil
 		}
-		if err = classify(err, "delete "+quote(key)); !errors.Is(err, ErrUnavailable) {
+		if err = classify(err, "delete "+quote(key)); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrOffline) {
 			return err
 		}
 	}

@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// While offline, every request waits for one shared probe and fails with
+// ErrOffline (also ErrUnavailable) without being sent; a failed probe
+// stands for the next requests; once a probe is answered the link is
+// online and requests go.
+func TestOfflineRequestsShareOneProbeAndFailWithoutBeingSent(t *testing.T) {
+	var probes atomic.Int32
+	var up atomic.Bool
+	var l *Link
+	l = newLink(slog.New(slog.DiscardHandler), time.Second, func(ctx context.Context) error {
+		probes.Add(1)
+		if up.Load() {
+			l.answered()
+			return nil
+		}
+		l.failed(errors.New("connection refused"))
+		return errors.New("connection refused")
+	})
+	if err := l.admit(context.Background()); err != nil {
+		t.Fatalf("online link refused a request: %v", err)
+	}
+	l.failed(errors.New("dial tcp: connection refused"))
+	if since, _ := l.Offline(); since.IsZero() {
+		t.Fatal("a request without an answer did not take the link offline")
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = l.admit(context.Background()) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if !errors.Is(err, ErrOffline) || !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("offline request: %v, want ErrOffline", err)
+		}
+	}
+	if err := l.admit(context.Background()); !errors.Is(err, ErrOffline) {
+		t.Fatalf("request right after a failed probe: %v", err)
+	}
+	if n := probes.Load(); n != 1 {
+		t.Fatalf("%d probes for 21 requests within the probe's standing, want 1", n)
+	}
+	up.Store(true)
+	l.mu.Lock()
+	l.probeValid = 0 // the failed probe's standing has passed
+	l.mu.Unlock()
+	if err := l.admit(context.Background()); err != nil {
+		t.Fatalf("request once the server answers a probe: %v", err)
+	}
+	if since, _ := l.Offline(); !since.IsZero() || probes.Load() != 2 {
+		t.Fatalf("after an answered probe: offline since %v, %d probes", since, probes.Load())
+	}
+}
+
+// Through a real S3 client: a refused connection takes the link offline,
+// the next call fails at once with the reason, without reaching the
+// network, and the server answering again (any status) brings it back.
+func TestARefusedServerIsOfflineUntilItAnswers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: connections are refused
+	s, err := New(Config{Bucket: "bucket", Endpoint: "http://" + addr, AllowHTTP: true, Region: "r",
+		Timeout: time.Second, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "id")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	ctx := context.Background()
+	list := func() error { return s.List(ctx, "", ListOptions{Limit: 1}, func(Entry) error { return nil }) }
+	if err := list(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("listing with the server gone: %v", err)
+	}
+	if since, _ := s.Link().Offline(); since.IsZero() {
+		t.Fatal("the link is not offline")
+	}
+	start := time.Now()
+	err = list()
+	if !errors.Is(err, ErrOffline) {
+		t.Fatalf("listing while offline: %v, want ErrOffline", err)
+	}
+	t.Logf("offline listing failed after %v: %v", time.Since(start), err)
+	var seen atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	if srv.Listener, err = net.Listen("tcp", addr); err != nil {
+		t.Skipf("port taken meanwhile: %v", err)
+	}
+	srv.Start()
+	defer srv.Close()
+	if err := list(); !errors.Is(err, ErrOffline) {
+		t.Fatalf("listing within the failed probe's standing: %v", err)
+	}
+	if n := seen.Load(); n != 0 {
+		t.Fatalf("%d requests reached the server while the probe's failure stood", n)
+	}
+	s.link.mu.Lock()
+	s.link.probeValid = 0
+	s.link.mu.Unlock()
+	if err := list(); !errors.Is(err, ErrNoBucket) || seen.Load() == 0 {
+		t.Fatalf("listing once the server is back: %v, want its 404", err)
+	}
+	if since, _ := s.Link().Offline(); !since.IsZero() {
+		t.Fatal("the link stays offline although the server answered")
+	}
+}
+
+// A request waiting for its answer when the clock shows a pause (a
+// suspend) is cut and sent again at once on a new connection, not left to
+// wait for --timeout on a connection the pause killed; the link stays
+// online.
+func TestAWakeUpResendsTheRequestsWaitingForAnAnswer(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			arrived <- struct{}{}
+			<-r.Context().Done() // a dead connection: no answer, ever
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "id")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	s, err := New(Config{Bucket: "bucket", Endpoint: srv.URL, AllowHTTP: true, Region: "r", Timeout: time.Hour, MaxRetries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.List(context.Background(), "", ListOptions{Limit: 1}, func(Entry) error { return nil }) }()
+	<-arrived
+	s.guard.wake(20*time.Second, s.transport)
+	if err := <-done; !errors.Is(err, ErrNoBucket) {
+		t.Fatalf("listing across the wake-up: %v, want the second attempt's 404", err)
+	}
+	if n.Load() != 2 {
+		t.Fatalf("%d requests, want 2", n.Load())
+	}
+	if since, _ := s.Link().Offline(); !since.IsZero() {
+		t.Fatal("a wake-up took the link offline")
+	}
+}
