@@ -146,6 +146,12 @@ func (d *Folder) listing(ctx context.Context) (*listing, error) {
 	defer d.mu.Unlock()
 	replay := d.replay
 	d.listingNow, d.replay = false, nil
+	if err != nil && d.list != nil && n.opts.MetaTTL > 0 && n.offline(err) {
+		// Offline, a folder listed before answers from its snapshot,
+		// patched by this mount's changes since (a documented exception
+		// to the TTL; --meta-ttl 0 mounts fail). The next look asks again.
+		return d.list, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ type metaCache struct {
 	st  store.Store
 	ttl time.Duration
 	sem chan struct{} // bounds concurrent HEADs
+	// offline says an error is the server out of reach: the last answer
+	// for the key is used instead (Namespace.offline).
+	offline func(error) bool
 
 	mu      sync.Mutex
 	entries *lru.Cache[string, *metaEntry] // guarded by mu for the check-then-insert
@@ -34,11 +37,14 @@ type metaEntry struct {
 	// forgotten marks this mount's own change of the key at time at: no
 	// answer, but a listing sent before it must not be filed after it.
 	forgotten bool
+	// prev is the last answer this entry replaced, given instead of an
+	// offline error (its at kept: it is no fresher for that).
+	prev *metaEntry
 }
 
-func newMetaCache(st store.Store, ttl time.Duration, parallel, capacity int) *metaCache {
+func newMetaCache(st store.Store, ttl time.Duration, parallel, capacity int, offline func(error) bool) *metaCache {
 	l, _ := lru.New[string, *metaEntry](capacity)
-	return &metaCache{st: st, ttl: ttl, sem: make(chan struct{}, parallel), entries: l}
+	return &metaCache{st: st, ttl: ttl, sem: make(chan struct{}, parallel), entries: l, offline: offline}
 }
 
 // fresh reports whether e may be used: a HEAD in flight always may (waiting
@@ -57,10 +63,14 @@ func (m *metaCache) fresh(e *metaEntry) bool {
 func (m *metaCache) entry(key string) (e *metaEntry, created bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries.Get(key); ok && m.fresh(e) {
-		return e, false
+	old, ok := m.entries.Get(key)
+	if ok && m.fresh(old) {
+		return old, false
 	}
 	e = &metaEntry{done: make(chan struct{})}
+	if ok && old.err == nil && !old.forgotten {
+		e.prev = old
+	}
 	m.entries.Add(key, e)
 	return e, true
 }
@@ -81,6 +91,12 @@ func (m *metaCache) lookup(ctx context.Context, key string) *metaEntry {
 func (m *metaCache) head(ctx context.Context, key string, e *metaEntry) {
 	attrs, err := m.st.Head(ctx, key)
 	e.attrs, e.err, e.at = attrs, err, time.Now()
+	if p := e.prev; err != nil && p != nil && m.ttl > 0 && m.offline(err) {
+		// Offline, a stat answers what the mount last knew (a documented
+		// exception to the TTL); the next stat asks again.
+		e.attrs, e.err, e.at = p.attrs, nil, p.at
+	}
+	e.prev = nil
 	close(e.done)
 	// Answers that may change any moment are not kept.
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrOtherKey) {
@@ -177,7 +193,11 @@ func (m *metaCache) proven(ctx context.Context, key string) (store.Attrs, error)
 		m.entries.Remove(key)
 	}
 	m.mu.Unlock()
-	return m.get(ctx, key)
+	p, err := m.get(ctx, key)
+	if err != nil && m.ttl > 0 && m.offline(err) {
+		return a, nil // offline, open goes on with what the listing said
+	}
+	return p, err
 }
 
 // forget drops what is known of key, so the next question asks the

@@ -12,7 +12,7 @@ import (
 // the listing was sent: filed after it, it would bring back a deleted file
 // or an uploaded file's previous size and ETag.
 func TestAListingDoesNotOverwriteThisMountsLaterChanges(t *testing.T) {
-	m := newMetaCache(memstore.New(ourMD5), time.Hour, 4, 100)
+	m := newMetaCache(memstore.New(ourMD5), time.Hour, 4, 100, func(error) bool { return false })
 	listed := store.Attrs{Size: 1, ETag: "old", Listed: true}
 
 	sent := time.Now()

@@ -76,6 +76,8 @@ type Namespace struct {
 	// stage's uploads and deletes included (Store); listings made ahead
 	// are used only if none came after them.
 	changes atomic.Uint64
+	// link is the store's connection state, if it has one (store.S3).
+	link *store.Link
 	// walked is the last listing a program read that holds files: whether
 	// they were stat'ed decides how folders are listed (metalist.go).
 	walked atomic.Pointer[listing]
@@ -114,8 +116,11 @@ func New(o Options) (*Namespace, error) {
 		lists:   newListsAhead(),
 		folders: map[string]weak.Pointer[Folder]{},
 	}
+	if l, ok := o.Store.(interface{ Link() *store.Link }); ok {
+		n.link = l.Link()
+	}
 	o.Store = changeCounter{Store: o.Store, n: &n.changes, reached: n.reached}
-	n.meta = newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000)
+	n.meta = newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000, n.offline)
 	n.copier = store.NewCopier(o.Store, o.Log)
 	if o.Journal != nil {
 		cfg := *o.Journal
@@ -236,6 +241,18 @@ func (n *Namespace) removed(key string) {
 	if d, name := n.parentOf(key); d != nil {
 		d.patch(name, nil)
 	}
+}
+
+// offline says err means the server is out of reach: refused while
+// offline, or the failure that found it gone (no answer at all; a server
+// answering 5xx is not offline). Listings and stats then answer from what
+// the mount last knew.
+func (n *Namespace) offline(err error) bool {
+	if errors.Is(err, store.ErrOffline) {
+		return true
+	}
+	since, _ := n.link.Offline()
+	return errors.Is(err, store.ErrUnavailable) && !since.IsZero()
 }
 
 // WarnOnce logs a problem with an object once per mount, however often it

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -14,7 +13,7 @@ import (
 // be reached a moment ago and a probe just now got no answer either. It
 // is also ErrUnavailable: the callers that retry network failures (the
 // stage's uploads) retry it.
-var ErrOffline = errors.New("offline")
+var ErrOffline = fmt.Errorf("%w: offline", ErrUnavailable)
 
 // Link is what the mount knows of its connection to the server. It is
 // offline from the first request that got no answer at all (a connection
