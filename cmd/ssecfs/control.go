@@ -54,6 +54,10 @@ type reply struct {
 	UnreachableSince string `json:"unreachable_since,omitempty"`
 	NetError         string `json:"net_error,omitempty"`
 	RetryWithin      string `json:"retry_within,omitempty"`
+	// OfflineSince is when the server stopped answering at all (RFC 3339),
+	// until it answers again; OfflineError is the last failure.
+	OfflineSince string `json:"offline_since,omitempty"`
+	OfflineError string `json:"offline_error,omitempty"`
 }
 
 func runtimeDir() string {
@@ -231,7 +235,17 @@ func printStatus(r reply) {
 		}
 	}
 	fmt.Printf("%d files waiting for upload, %d failed\n", len(r.Pending), failed)
-	if r.UnreachableSince != "" {
+	switch {
+	case r.OfflineSince != "":
+		// Offline: no answer at all. Stat and listings answer from what
+		// the mount knew; changes to the bucket fail; uploads wait.
+		fmt.Printf("offline since %s: the server does not answer (last error: %s); folders listed before still list, changes to the bucket fail, new files wait in the journal",
+			r.OfflineSince, r.OfflineError)
+		if r.RetryWithin != "" {
+			fmt.Printf(": uploads are tried again within %s, and at once when it answers", r.RetryWithin)
+		}
+		fmt.Println()
+	case r.UnreachableSince != "":
 		fmt.Printf("server unreachable since %s: uploads are tried again within %s, and at once when it answers (last error: %s)\n",
 			r.UnreachableSince, r.RetryWithin, r.NetError)
 	}

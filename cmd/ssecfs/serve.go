@@ -67,7 +67,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	}
 	log.Info("mounted", "pid", os.Getpid(), "bucket", c.bucket, "prefix", c.prefix, "mountpoint", c.mountpoint,
 		"endpoint", st.Endpoint(), "journal", journal, "write_back", c.writeBack, "key", key.String())
-	status := answerControl(ctl, c, fsys, journal, log)
+	status := answerControl(ctl, c, fsys, st.Link(), journal, log)
 	ctl.unmount = srv.Unmount
 	go ctl.serve()
 	// Signals are handled before the mount is reported ready: a SIGHUP or
@@ -145,11 +145,17 @@ func journalConfig(c *mountConfig, key *keys.Key, st *store.S3, log *slog.Logger
 
 // answerControl sets what the control socket answers to status and sync,
 // and returns the status.
-func answerControl(ctl *controlServer, c *mountConfig, fsys *fs.FS, journal string, log *slog.Logger) func() reply {
+func answerControl(ctl *controlServer, c *mountConfig, fsys *fs.FS, link *store.Link, journal string, log *slog.Logger) func() reply {
 	mgr := fsys.Stage()
 	status := func() reply {
 		r := reply{Mountpoint: c.mountpoint, Target: c.bucket + "/" + c.prefix, Journal: journal, OK: true,
 			Plaintext: fsys.PlaintextSeen()}
+		if since, err := link.Offline(); !since.IsZero() {
+			r.OfflineSince = since.Format(time.RFC3339)
+			if err != nil {
+				r.OfflineError = err.Error()
+			}
+		}
 		if mgr != nil {
 			if err := mgr.Full(); err != nil {
 				r.JournalFull = err.Error()
