@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -345,4 +346,49 @@ func TestLinkLeavesTheOtherDirectionUncapped(t *testing.T) {
 	if el := time.Since(start); el > 8*time.Second {
 		t.Fatalf("32 MiB down in %v: the uncapped direction was slowed", el)
 	}
+}
+
+// A blackhole answers nothing and resets nothing: a request times out on
+// the client's own clock, a connection made before it stays dead after
+// it, and a new connection then works.
+func TestABlackholeDropsConnectionsSilently(t *testing.T) {
+	up, hits := upstream(t, []byte("ok"))
+	f, _ := faulty(t, up)
+	tr := up.Client().Transport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = false // faulty turned them off for the other tests
+	old := &http.Client{Transport: tr, Timeout: 300 * time.Millisecond}
+	get := func(c *http.Client) error {
+		resp, err := c.Get(f.URL + "/b/obj")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.ReadAll(resp.Body)
+		return err
+	}
+	if err := get(old); err != nil {
+		t.Fatal(err) // leaves an idle connection in old's pool
+	}
+	f.Blackhole(true)
+	fresh := &http.Client{Transport: up.Client().Transport.(*http.Transport).Clone(), Timeout: 300 * time.Millisecond}
+	if err := get(fresh); err == nil || !isTimeout(err) {
+		t.Fatalf("a new connection during the blackhole: %v, want a timeout", err)
+	}
+	f.Blackhole(false)
+	// The first request after the blackhole goes on old's dead idle
+	// connection; net/http sends it there and waits.
+	if err := get(old); err == nil || !isTimeout(err) {
+		t.Fatalf("a connection made before the blackhole: %v, want a timeout", err)
+	}
+	if err := get(fresh); err != nil {
+		t.Fatalf("a new connection after the blackhole: %v", err)
+	}
+	if hits.Load() != 2 {
+		t.Fatalf("%d requests reached the server, want 2", hits.Load())
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

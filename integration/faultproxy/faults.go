@@ -112,6 +112,7 @@ type Faulty struct {
 	injected map[string]int // guarded by mu: "kind action" -> count
 	seen     map[Kind]int   // guarded by mu: requests per kind
 	closed   chan struct{}
+	hole     *blackhole
 }
 
 // NewFaulty starts a proxy to upstream (an https URL) that trusts upstream
@@ -121,11 +122,14 @@ func NewFaulty(upstream string, upstreamTLS *tls.Config, cert tls.Certificate, s
 	if err != nil {
 		return nil, err
 	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	hole := &blackhole{}
+	l := tls.NewListener(holeListener{Listener: raw, hole: hole}, &tls.Config{Certificates: []tls.Certificate{cert}})
 	f := &Faulty{
+		hole:     hole,
 		URL:      "https://" + l.Addr().(*net.TCPAddr).String(),
 		rng:      rand.New(rand.NewSource(seed)),
 		injected: map[string]int{},
