@@ -58,3 +58,14 @@ func toErrno(err error) syscall.Errno {
 // signal still ends the caller at once (the kernel's wait for the answer
 // is killable). Every call of the filesystem runs detached.
 func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// changeErrno is toErrno for a change that goes to the bucket before it
+// returns (mkdir, symlink, unlink, rmdir, rename): when the server cannot
+// be reached the program sees only EIO, so the log says why.
+func (f *FS) changeErrno(op, name string, err error) syscall.Errno {
+	if errors.Is(err, store.ErrUnavailable) {
+		f.log.Warn(op+" failed: the server cannot be reached, and this change goes to the bucket before it returns; try again once it is back",
+			"name", name, "err", err)
+	}
+	return toErrno(err)
+}

@@ -57,7 +57,7 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.Ent
 	ctx = detach(ctx)
 	folder, err := d.f.Mkdir(ctx, name, mode, caller(ctx))
 	if err != nil {
-		return nil, toErrno(err)
+		return nil, d.fsys.changeErrno("mkdir", d.f.Prefix()+name, err)
 	}
 	sub := d.fsys.newDir(folder)
 	ch := d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
@@ -73,7 +73,7 @@ func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryO
 	ctx = detach(ctx)
 	key, err := d.f.Symlink(ctx, name, target, caller(ctx))
 	if err != nil {
-		return nil, toErrno(err)
+		return nil, d.fsys.changeErrno("symlink", d.f.Prefix()+name, err)
 	}
 	d.fsys.fillFile(&out.Attr, ns.Attrs{Size: int64(len(target)), Mtime: time.Now(), Mode: 0o777})
 	out.Mode = ns.LinkMode
@@ -91,11 +91,11 @@ func (d *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, o
 }
 
 func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
-	return toErrno(d.f.Unlink(detach(ctx), name))
+	return d.fsys.changeErrno("unlink", d.f.Prefix()+name, d.f.Unlink(detach(ctx), name))
 }
 
 func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return toErrno(d.f.Rmdir(detach(ctx), name))
+	return d.fsys.changeErrno("rmdir", d.f.Prefix()+name, d.f.Rmdir(detach(ctx), name))
 }
 
 func (d *Dir) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
@@ -129,7 +129,7 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fusefs.InodeEmb
 		if err == nil {
 			sub.rekey(from, to)
 		}
-		return toErrno(err)
+		return d.fsys.changeErrno("rename", d.f.Prefix()+name, err)
 	}
 	if sub := nd.GetChild(newName); sub != nil {
 		if _, isDir := sub.Operations().(*Dir); isDir {
@@ -138,7 +138,7 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fusefs.InodeEmb
 	}
 	key, err := d.f.RenameFile(ctx, name, nd.f, newName)
 	if err != nil {
-		return toErrno(err)
+		return d.fsys.changeErrno("rename", d.f.Prefix()+name, err)
 	}
 	switch n := ch.Operations().(type) {
 	case *File:

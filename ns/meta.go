@@ -90,19 +90,25 @@ func (m *metaCache) lookup(ctx context.Context, key string) *metaEntry {
 
 func (m *metaCache) head(ctx context.Context, key string, e *metaEntry) {
 	attrs, err := m.st.Head(ctx, key)
+	prev := e.prev
+	e.prev = nil
 	e.attrs, e.err, e.at = attrs, err, time.Now()
-	if p := e.prev; err != nil && p != nil && m.ttl > 0 && m.offline(err) {
+	if err != nil && prev != nil && m.ttl > 0 && m.offline(err) {
 		// Offline, a stat answers what the mount last knew (a documented
 		// exception to the TTL); the next stat asks again.
-		e.attrs, e.err, e.at = p.attrs, nil, p.at
+		e.attrs, e.err, e.at = prev.attrs, nil, prev.at
 	}
-	e.prev = nil
 	close(e.done)
-	// Answers that may change any moment are not kept.
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrOtherKey) {
+	// Answers that may change any moment are not kept; the last answer
+	// comes back, for when the server turns out to be gone.
+	if e.err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrOtherKey) {
 		m.mu.Lock()
 		if cur, ok := m.entries.Peek(key); ok && cur == e {
-			m.entries.Remove(key)
+			if prev != nil {
+				m.entries.Add(key, prev)
+			} else {
+				m.entries.Remove(key)
+			}
 		}
 		m.mu.Unlock()
 	}

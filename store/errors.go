@@ -34,8 +34,13 @@ func classify(err error, what string) error {
 	if errors.As(err, &off) {
 		return fmt.Errorf("%s: %w", what, off)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// No answer in time: the server is unavailable, and the errno
+		// says it timed out (fs/errno.go).
+		return fmt.Errorf("%s: %w: %w", what, ErrUnavailable, err)
 	}
 	var er minio.ErrorResponse
 	if errors.As(err, &er) {
