@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -16,10 +18,11 @@ import (
 var ErrOffline = fmt.Errorf("%w: offline", ErrUnavailable)
 
 // Link is what the mount knows of its connection to the server. It is
-// offline from the first request that got no answer at all (a connection
-// refused, reset or silent past its deadline) until any answer arrives:
-// an answer of any status counts, a 403 or a 503 comes from a server that
-// can be reached.
+// offline from the first request that got no answer at all (no
+// connection, or a server silent past its deadline: noAnswer) until any
+// answer arrives: an answer of any status counts, a 403 or a 503 comes
+// from a server that can be reached. A connection reset or cut after it
+// was made is not the server gone: such requests are retried as before.
 //
 // While offline, a request first waits for a probe (a HEAD of the bucket with
 // a deadline of a few seconds, shared by every request that asks
@@ -122,7 +125,9 @@ func (l *Link) admit(ctx context.Context) error {
 
 func (l *Link) runProbe(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.probeTimeout)
-	_ = l.probe(ctx) // the guard records its outcome on the link
+	if err := l.probe(ctx); err == nil || !noAnswer(err) {
+		l.answered() // an answer, or a connection made and then cut
+	}
 	cancel()
 	l.mu.Lock()
 	if !l.since.IsZero() {
@@ -150,3 +155,15 @@ func (e *offlineError) Error() string {
 }
 
 func (e *offlineError) Is(target error) bool { return target == ErrOffline || target == ErrUnavailable }
+
+// noAnswer says a request failed for want of a server: no connection
+// could be made (refused, no route, a dial or TLS handshake that timed
+// out), or no answer came in time.
+func noAnswer(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 func TestOfflineRequestsShareOneProbeAndFailWithoutBeingSent(t *testing.T) {
 	var probes atomic.Int32
 	var up atomic.Bool
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	var l *Link
 	l = newLink(slog.New(slog.DiscardHandler), time.Second, func(ctx context.Context) error {
 		probes.Add(1)
@@ -27,13 +29,13 @@ func TestOfflineRequestsShareOneProbeAndFailWithoutBeingSent(t *testing.T) {
 			l.answered()
 			return nil
 		}
-		l.failed(errors.New("connection refused"))
-		return errors.New("connection refused")
+		l.failed(refused)
+		return refused
 	})
 	if err := l.admit(context.Background()); err != nil {
 		t.Fatalf("online link refused a request: %v", err)
 	}
-	l.failed(errors.New("dial tcp: connection refused"))
+	l.failed(refused)
 	if since, _ := l.Offline(); since.IsZero() {
 		t.Fatal("a request without an answer did not take the link offline")
 	}
@@ -159,5 +161,25 @@ func TestAWakeUpResendsTheRequestsWaitingForAnAnswer(t *testing.T) {
 	}
 	if since, _ := s.Link().Offline(); !since.IsZero() {
 		t.Fatal("a wake-up took the link offline")
+	}
+}
+
+// Only a missing server takes the link offline: a connection refused or a
+// silence past the deadline; not a connection cut after it was made, nor a
+// caller giving up.
+func TestOnlyAMissingServerIsNoAnswer(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true},
+		{context.DeadlineExceeded, true},
+		{&net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, false},
+		{io.ErrUnexpectedEOF, false},
+		{context.Canceled, false},
+	} {
+		if got := noAnswer(c.err); got != c.want {
+			t.Errorf("noAnswer(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -93,9 +93,9 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case resp != nil:
 		g.link.answered()
-	case !errors.Is(err, context.Canceled) && !errors.Is(err, errWoke):
-		// No answer at all: refused, reset, silent past the deadline,
-		// or cut at a wake-up. A caller that gave up proves nothing.
+	case noAnswer(err) && !errors.Is(err, errWoke):
+		// No server: refused, unreachable, or silent past the deadline.
+		// A caller that gave up, or a cut at a wake-up, proves nothing.
 		g.link.failed(err)
 	}
 	if g.trace {
