@@ -75,8 +75,8 @@ demo-stop:
 # the fault proxy (daemon built with -race) and the crash runs, on both
 # servers.
 soak: servers
-	SSECFS_RACE=1 SSECFS_SOAK_OPS=$${SSECFS_SOAK_OPS:-3000} SSECFS_SOAK_WORKERS=$${SSECFS_SOAK_WORKERS:-4} \
-		go test -tags integration -count=1 -v -timeout 0 -run 'TestSoakAgainstAShadowCopy' ./integration/
+	SSECFS_RACE=1 SSECFS_SOAK_OUTAGE=$${SSECFS_SOAK_OUTAGE:-10m} SSECFS_SOAK_OPS=$${SSECFS_SOAK_OPS:-3000} SSECFS_SOAK_WORKERS=$${SSECFS_SOAK_WORKERS:-4} \
+		go test -tags integration -count=1 -v -timeout 0 -run 'TestSoakAgainstAShadowCopy|TestSoakAnOutageDuringACopyLosesNothing' ./integration/
 
 crash: servers
 	SSECFS_CRASH_RUNS=$${SSECFS_CRASH_RUNS:-20} SSECFS_CRASH_FILES=$${SSECFS_CRASH_FILES:-1000} \
