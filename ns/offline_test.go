@@ -39,7 +39,9 @@ func TestOfflineAListedFolderAnswersFromWhatTheMountKnew(t *testing.T) {
 
 	// A failure that is not the server out of reach (a 503) is an error,
 	// and the last answer is kept for when it is.
-	m.Fail = func(op, key string) error { return fmt.Errorf("%s %q: %w (503 SlowDown)", op, key, store.ErrUnavailable) }
+	m.Fail = func(op, key string) error {
+		return fmt.Errorf("%s %q: %w (503 SlowDown)", op, key, store.ErrUnavailable)
+	}
 	if _, err := n.Head(ctx, "docs/b"); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("stat while the server answers 503: %v", err)
 	}

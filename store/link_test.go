@@ -150,7 +150,9 @@ func TestAWakeUpResendsTheRequestsWaitingForAnAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.List(context.Background(), "", ListOptions{Limit: 1}, func(Entry) error { return nil }) }()
+	go func() {
+		done <- s.List(context.Background(), "", ListOptions{Limit: 1}, func(Entry) error { return nil })
+	}()
 	<-arrived
 	s.guard.wake(20*time.Second, s.transport)
 	if err := <-done; !errors.Is(err, ErrNoBucket) {
