@@ -73,7 +73,7 @@ func (d *Dir) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAtt
 		a.Mtime = t
 	}
 	if err := d.f.SetAttrs(ctx, a); err != nil {
-		return toErrno(err)
+		return d.fsys.changeErrno("chmod", d.f.Prefix(), err)
 	}
 	return d.Getattr(ctx, fh, out)
 }

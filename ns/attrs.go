@@ -131,6 +131,9 @@ func (d *Folder) Attrs(ctx context.Context) (Attrs, error) {
 		a.Mtime = h.LastModified
 		n.ApplyAttrs(&a, prefix, h)
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrOtherKey), errors.Is(err, store.ErrAccessDenied):
+	case n.opts.MetaTTL > 0 && n.offline(err):
+		// Offline, a folder whose marker was never asked about shows the
+		// defaults: its listing proved it exists.
 	default:
 		return a, err
 	}

@@ -59,6 +59,9 @@ func TestOfflineAListedFolderAnswersFromWhatTheMountKnew(t *testing.T) {
 	if a, err := n.Head(ctx, "docs/b"); err != nil || a.Size != 1 {
 		t.Fatalf("offline stat: %+v %v", a, err)
 	}
+	if a, err := n.Folder("other/").Attrs(ctx); err != nil || a.Mode != 0o755 {
+		t.Fatalf("offline stat of a listed folder never stated: %+v %v", a, err)
+	}
 	if _, err := n.Folder("other/").List(ctx); !errors.Is(err, store.ErrOffline) {
 		t.Fatalf("offline listing of a folder never listed: %v", err)
 	}
