@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -183,5 +184,23 @@ func TestOnlyAMissingServerIsNoAnswer(t *testing.T) {
 		if got := noAnswer(c.err); got != c.want {
 			t.Errorf("noAnswer(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// The clock's watch ends with the S3 it serves: nothing it holds refers
+// back to the S3.
+func TestTheClockWatchEndsWithItsStore(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 20 {
+		if _, err := New(Config{Bucket: "bucket", Endpoint: "https://127.0.0.1:1", Region: "r"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; runtime.NumGoroutine() > before+2; i++ {
+		if i == 10000 {
+			t.Fatalf("%d goroutines left after 20 stores were dropped (%d before)", runtime.NumGoroutine(), before)
+		}
+		runtime.GC()
+		runtime.Gosched() // the cleanups run in their own goroutine
 	}
 }

@@ -71,7 +71,16 @@ func New(c Config) (*S3, error) {
 		return nil, fmt.Errorf("endpoint %s: %w", r.Endpoint, err)
 	}
 	s := &S3{cfg: r, mc: mc, core: minio.Core{Client: mc}, single: minio.Core{Client: single}}
-	s.link = newLink(r.Log, min(r.Timeout, probeTimeout), s.probe)
+	// The link's probe: a HEAD of the bucket, sent once. Any answer,
+	// whatever its status, shows the server can be reached. Nothing here
+	// refers to s, so that s can be collected and the clock's watch end.
+	bucket := r.Bucket
+	probe := func(ctx context.Context) error {
+		ctx, _ = withOp(ctx, opProbe)
+		_, err := single.BucketExists(ctx, bucket)
+		return err
+	}
+	s.link = newLink(r.Log, min(r.Timeout, probeTimeout), probe)
 	g.link, s.guard, s.transport = s.link, g, t
 	// The clock is watched for as long as the S3 is in use (wake.go).
 	stop := make(chan struct{})
@@ -116,14 +125,6 @@ func (s *S3) CheckBucket(ctx context.Context) error {
 // probeTimeout bounds the probe of an offline link: a server that does not
 // answer a HEAD of the bucket within it is taken as still gone.
 const probeTimeout = 5 * time.Second
-
-// probe is the link's probe: a HEAD of the bucket, sent once. Any answer,
-// whatever its status, shows the server can be reached.
-func (s *S3) probe(ctx context.Context) error {
-	ctx, _ = withOp(ctx, opProbe)
-	_, err := s.single.BucketExists(ctx, s.cfg.Bucket)
-	return err
-}
 
 // Link is the state of the connection to the server (link.go).
 func (s *S3) Link() *Link { return s.link }
