@@ -101,7 +101,7 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.Var(sizeValue{&c.diskCacheSize}, "disk-cache-size", "local disk for files read at random that do not fit in memory, encrypted (`SIZE`; default: 4G or a quarter of the free space, whichever is less; 0 = off)")
 	f.StringVar(&c.cacheDir, "cache-dir", "", "`DIR` for the disk cache (default "+defaultCacheRoot()+")")
 	f.Var(sizeValue{&c.readAhead}, "read-ahead", "how far a sequential reader is fetched ahead, in parallel (`SIZE`; 0 = off)")
-	f.DurationVar(&c.metaTTL, "meta-ttl", 30*time.Second, "how long listings and attributes are trusted; others' changes show after this")
+	f.DurationVar(&c.metaTTL, "meta-ttl", 30*time.Second, "how long listings and attributes are trusted; others' changes show after this (while the server cannot be reached, the last ones are used; 0 keeps none)")
 	f.DurationVar(&c.writeBack, "write-back", 5*time.Second, "how long a closed file waits before upload, so that a rename or chmod right after costs no second upload; 0 uploads before close returns")
 	f.StringVar(&c.journalDir, "journal-dir", "", "`DIR` for files waiting for upload, encrypted (default "+defaultJournalRoot()+")")
 	f.Var(sizeValue{&c.journalSize}, "journal-size", "disk space the journal may use (`SIZE`; default: 16G or half the free space, whichever is less); when it is full, writers wait for uploads to make room")

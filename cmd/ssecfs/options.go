@@ -28,7 +28,7 @@ func (o *s3Options) add(f *flag.FlagSet) {
 	f.StringVar(&o.profile, "profile", "", "AWS profile name (default: $AWS_PROFILE, else \"default\")")
 	f.StringVar(&o.caFile, "ca-file", "", "extra CA certificates (PEM) to trust (default: $AWS_CA_BUNDLE)")
 	f.BoolVar(&o.allowHTTP, "allow-http", false, "allow a plain-HTTP endpoint; the key then crosses the network in clear: loopback tests only")
-	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up on one request after this long")
+	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up on one request after this long (once the server is found unreachable, calls fail within 5s until it answers)")
 	f.IntVar(&o.retries, "retries", 4, "retries of a failed request (network errors, 5xx), with backoff")
 }
 
