@@ -24,13 +24,21 @@ var ErrOffline = fmt.Errorf("%w: offline", ErrUnavailable)
 // from a server that can be reached. A connection reset or cut after it
 // was made is not the server gone: such requests are retried as before.
 //
-// While offline, a request first waits for a probe (a HEAD of the bucket with
-// a deadline of a few seconds, shared by every request that asks
-// meanwhile); if the probe gets no answer the request fails at once with
-// ErrOffline, instead of spending --timeout on each of its --retries. A
-// failed probe stands for probeValid (5 s): requests within that time fail
-// without another one. So while the server is gone every call fails within
-// seconds, and the first one after it is back goes through.
+// Offline, what a request costs depends on how the server is gone:
+//   - refused or unreachable (a server restarting or stopped, a network
+//     down): every attempt fails at once, so a request goes as usual and
+//     fails within its retries, seconds; a server that restarts in that
+//     time is ridden over, as before;
+//   - silent (packets dropped: a dead route, a captive Wi-Fi, a host
+//     gone), where each attempt would wait --timeout: a request first
+//     waits for a probe (a HEAD of the bucket with a deadline of at most
+//     5 s, shared by every request that asks meanwhile); if the probe gets
+//     no answer the request fails at once with ErrOffline, instead of
+//     spending --timeout on each of its --retries. A failed probe stands
+//     for probeValid (5 s): requests within that time fail without another.
+//
+// So while the server is gone every call fails within seconds, and the
+// first one after it is back goes through.
 type Link struct {
 	down atomic.Bool // the fast path: most requests find the link up
 	log  *slog.Logger
@@ -42,6 +50,7 @@ type Link struct {
 	mu       sync.Mutex
 	since    time.Time     // start of the outage; zero while online
 	lastErr  error         // the last failure that kept it offline
+	silent   bool          // that failure waited for its deadline: requests wait for a probe
 	probedAt time.Time     // when the last failed probe ended
 	probing  chan struct{} // closed when the probe in flight ends; nil if none
 }
@@ -65,7 +74,7 @@ func (l *Link) Offline() (time.Time, error) {
 func (l *Link) failed(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.lastErr = err
+	l.lastErr, l.silent = err, timedOut(err)
 	if l.since.IsZero() {
 		l.since = time.Now()
 		l.down.Store(true)
@@ -83,18 +92,19 @@ func (l *Link) answered() {
 	if !l.since.IsZero() {
 		l.log.Info("server answers again: online", "offline_for", time.Since(l.since).Round(time.Second).String())
 	}
-	l.since, l.lastErr, l.probedAt = time.Time{}, nil, time.Time{}
+	l.since, l.lastErr, l.silent, l.probedAt = time.Time{}, nil, false, time.Time{}
 	l.down.Store(false)
 }
 
-// admit lets a request go while online; while offline, once a probe got an
-// answer. Otherwise it returns the offline error, without sending.
+// admit lets a request go while online, or offline with a server that
+// refuses; with a silent one, once a probe got an answer. Otherwise it
+// returns the offline error, without sending.
 func (l *Link) admit(ctx context.Context) error {
 	if !l.down.Load() {
 		return nil
 	}
 	l.mu.Lock()
-	if l.since.IsZero() {
+	if l.since.IsZero() || !l.silent {
 		l.mu.Unlock()
 		return nil
 	}
@@ -117,8 +127,8 @@ func (l *Link) admit(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.since.IsZero() {
-		return nil
+	if l.since.IsZero() || !l.silent {
+		return nil // answered, or refused at once: the request may go
 	}
 	return l.offlineErrLocked()
 }
@@ -164,6 +174,12 @@ func noAnswer(err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
+	return timedOut(err)
+}
+
+// timedOut says a request waited for its deadline: a dial, a handshake or
+// an answer that never came.
+func timedOut(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
 }

@@ -15,13 +15,15 @@ import (
 	"time"
 )
 
-// While offline, every request waits for one shared probe and fails with
-// ErrOffline (also ErrUnavailable) without being sent; a failed probe
-// stands for the next requests; once a probe is answered the link is
-// online and requests go.
+// Offline with a silent server, every request waits for one shared probe
+// and fails with ErrOffline (also ErrUnavailable) without being sent; a
+// failed probe stands for the next requests; once a probe is answered the
+// link is online and requests go. With a server that refuses at once,
+// requests go as usual (their retries ride over a restart).
 func TestOfflineRequestsShareOneProbeAndFailWithoutBeingSent(t *testing.T) {
 	var probes atomic.Int32
 	var up atomic.Bool
+	silent := context.DeadlineExceeded
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	var l *Link
 	l = newLink(slog.New(slog.DiscardHandler), time.Second, func(ctx context.Context) error {
@@ -30,16 +32,20 @@ func TestOfflineRequestsShareOneProbeAndFailWithoutBeingSent(t *testing.T) {
 			l.answered()
 			return nil
 		}
-		l.failed(refused)
-		return refused
+		l.failed(silent)
+		return silent
 	})
 	if err := l.admit(context.Background()); err != nil {
 		t.Fatalf("online link refused a request: %v", err)
 	}
 	l.failed(refused)
 	if since, _ := l.Offline(); since.IsZero() {
-		t.Fatal("a request without an answer did not take the link offline")
+		t.Fatal("a refused connection did not take the link offline")
 	}
+	if err := l.admit(context.Background()); err != nil || probes.Load() != 0 {
+		t.Fatalf("a server that refuses at once: request held (%v, %d probes)", err, probes.Load())
+	}
+	l.failed(silent)
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
 	for i := range errs {
@@ -70,23 +76,79 @@ func TestOfflineRequestsShareOneProbeAndFailWithoutBeingSent(t *testing.T) {
 	}
 }
 
-// Through a real S3 client: a refused connection takes the link offline,
-// the next call fails at once with the reason, without reaching the
-// network, and the server answering again (any status) brings it back.
-func TestARefusedServerIsOfflineUntilItAnswers(t *testing.T) {
+// Through a real S3 client: a server that stops answering (its requests
+// wait past --timeout) takes the link offline; the next call fails at once
+// with the reason, without reaching the server; once a probe is answered,
+// calls go again.
+func TestASilentServerIsOfflineUntilItAnswers(t *testing.T) {
+	var answer atomic.Bool
+	var seen atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		if !answer.Load() {
+			<-r.Context().Done() // silent: the client gives up
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "id")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	s, err := New(Config{Bucket: "bucket", Endpoint: srv.URL, AllowHTTP: true, Region: "r",
+		Timeout: 200 * time.Millisecond, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	list := func() error { return s.List(ctx, "", ListOptions{Limit: 1}, func(Entry) error { return nil }) }
+	if err := list(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("listing with the server silent: %v", err)
+	}
+	if since, _ := s.Link().Offline(); since.IsZero() {
+		t.Fatal("the link is not offline")
+	}
+	before := seen.Load()
+	start := time.Now()
+	err = list()
+	if !errors.Is(err, ErrOffline) {
+		t.Fatalf("listing while offline: %v, want ErrOffline", err)
+	}
+	t.Logf("offline listing failed after %v: %v", time.Since(start), err)
+	if n := seen.Load() - before; n != 1 {
+		t.Fatalf("%d requests reached the server for an offline listing, want the probe alone", n)
+	}
+	answer.Store(true)
+	if err := list(); !errors.Is(err, ErrOffline) || seen.Load()-before != 1 {
+		t.Fatalf("listing within the failed probe's standing: %v, %d requests", err, seen.Load()-before)
+	}
+	s.link.mu.Lock()
+	s.link.probeValid = 0
+	s.link.mu.Unlock()
+	if err := list(); !errors.Is(err, ErrNoBucket) {
+		t.Fatalf("listing once the server answers: %v, want its 404", err)
+	}
+	if since, _ := s.Link().Offline(); !since.IsZero() {
+		t.Fatal("the link stays offline although the server answered")
+	}
+}
+
+// A server that refuses connections is offline too (status, and listings
+// answered from what the mount knew), but requests still go: each fails
+// within its retries, and one that outlasts a restart succeeds.
+func TestARefusedServerIsOfflineButRequestsStillGo(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens: connections are refused
+	t.Setenv("AWS_ACCESS_KEY_ID", "id")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	s, err := New(Config{Bucket: "bucket", Endpoint: "http://" + addr, AllowHTTP: true, Region: "r",
 		Timeout: time.Second, MaxRetries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "id")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	ctx := context.Background()
 	list := func() error { return s.List(ctx, "", ListOptions{Limit: 1}, func(Entry) error { return nil }) }
 	if err := list(); !errors.Is(err, ErrUnavailable) {
@@ -95,15 +157,10 @@ func TestARefusedServerIsOfflineUntilItAnswers(t *testing.T) {
 	if since, _ := s.Link().Offline(); since.IsZero() {
 		t.Fatal("the link is not offline")
 	}
-	start := time.Now()
-	err = list()
-	if !errors.Is(err, ErrOffline) {
-		t.Fatalf("listing while offline: %v, want ErrOffline", err)
+	if err := list(); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrOffline) {
+		t.Fatalf("second listing: %v, want it sent and refused", err)
 	}
-	t.Logf("offline listing failed after %v: %v", time.Since(start), err)
-	var seen atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen.Add(1)
 		w.WriteHeader(http.StatusNotFound)
 	}))
 	if srv.Listener, err = net.Listen("tcp", addr); err != nil {
@@ -111,16 +168,7 @@ func TestARefusedServerIsOfflineUntilItAnswers(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	if err := list(); !errors.Is(err, ErrOffline) {
-		t.Fatalf("listing within the failed probe's standing: %v", err)
-	}
-	if n := seen.Load(); n != 0 {
-		t.Fatalf("%d requests reached the server while the probe's failure stood", n)
-	}
-	s.link.mu.Lock()
-	s.link.probeValid = 0
-	s.link.mu.Unlock()
-	if err := list(); !errors.Is(err, ErrNoBucket) || seen.Load() == 0 {
+	if err := list(); !errors.Is(err, ErrNoBucket) {
 		t.Fatalf("listing once the server is back: %v, want its 404", err)
 	}
 	if since, _ := s.Link().Offline(); !since.IsZero() {
