@@ -64,7 +64,11 @@ func detach(ctx context.Context) context.Context { return context.WithoutCancel(
 // be reached the program sees only EIO, so the log says why.
 func (f *FS) changeErrno(op, name string, err error) syscall.Errno {
 	if errors.Is(err, store.ErrUnavailable) {
-		f.log.Warn(op+" failed: the server cannot be reached, and this change goes to the bucket before it returns; try again once it is back",
+		why := "the server is unavailable" // 5xx, resets: its retries spent
+		if errors.Is(err, store.ErrOffline) {
+			why = "the server cannot be reached"
+		}
+		f.log.Warn(op+" failed: "+why+", and this change goes to the bucket before it returns; try again once it is back",
 			"name", name, "err", err)
 	}
 	return toErrno(err)
