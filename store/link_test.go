@@ -92,15 +92,7 @@ func TestASilentServerIsOfflineUntilItAnswers(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 	}))
 	defer srv.Close()
-	t.Setenv("AWS_ACCESS_KEY_ID", "id")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	s, err := New(Config{Bucket: "bucket", Endpoint: srv.URL, AllowHTTP: true, Region: "r",
-		Timeout: 200 * time.Millisecond, MaxRetries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	list := func() error { return s.List(ctx, "", ListOptions{Limit: 1}, func(Entry) error { return nil }) }
+	s, list := lister(t, srv.URL, 200*time.Millisecond)
 	if err := list(); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("listing with the server silent: %v", err)
 	}
@@ -109,7 +101,7 @@ func TestASilentServerIsOfflineUntilItAnswers(t *testing.T) {
 	}
 	before := seen.Load()
 	start := time.Now()
-	err = list()
+	err := list()
 	if !errors.Is(err, ErrOffline) {
 		t.Fatalf("listing while offline: %v, want ErrOffline", err)
 	}
@@ -142,15 +134,7 @@ func TestARefusedServerIsOfflineButRequestsStillGo(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens: connections are refused
-	t.Setenv("AWS_ACCESS_KEY_ID", "id")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	s, err := New(Config{Bucket: "bucket", Endpoint: "http://" + addr, AllowHTTP: true, Region: "r",
-		Timeout: time.Second, MaxRetries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	list := func() error { return s.List(ctx, "", ListOptions{Limit: 1}, func(Entry) error { return nil }) }
+	s, list := lister(t, "http://"+addr, time.Second)
 	if err := list(); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("listing with the server gone: %v", err)
 	}
@@ -250,5 +234,20 @@ func TestTheClockWatchEndsWithItsStore(t *testing.T) {
 		}
 		runtime.GC()
 		runtime.Gosched() // the cleanups run in their own goroutine
+	}
+}
+
+// lister is an S3 client of endpoint (plain HTTP on loopback) and a
+// one-key listing through it.
+func lister(t *testing.T, endpoint string, timeout time.Duration) (*S3, func() error) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "id")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	s, err := New(Config{Bucket: "bucket", Endpoint: endpoint, AllowHTTP: true, Region: "r",
+		Timeout: timeout, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, func() error {
+		return s.List(context.Background(), "", ListOptions{Limit: 1}, func(Entry) error { return nil })
 	}
 }
