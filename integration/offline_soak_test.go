@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,6 +57,9 @@ func TestSoakAnOutageDuringACopyLosesNothing(t *testing.T) {
 		out, _ := s.run(t, "status", m.dir)
 		t.Logf("status during the outage:\n%s", out)
 		time.Sleep(outage - time.Since(began)) // the outage itself, not synchronisation
+		if out, _ := s.run(t, "status", m.dir); !strings.Contains(out, "offline since") {
+			t.Errorf("status at the end of the outage:\n%s", out)
+		}
 		fp.Blackhole(false)
 		back := time.Now()
 		for {
