@@ -98,9 +98,9 @@ func (m *metaCache) head(ctx context.Context, key string, e *metaEntry) {
 		// exception to the TTL); the next stat asks again.
 		e.attrs, e.err, e.at = prev.attrs, nil, prev.at
 	}
-	close(e.done)
 	// Answers that may change any moment are not kept; the last answer
-	// comes back, for when the server turns out to be gone.
+	// comes back, for when the server turns out to be gone. Before the
+	// askers are woken: the next question must find it.
 	if e.err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrOtherKey) {
 		m.mu.Lock()
 		if cur, ok := m.entries.Peek(key); ok && cur == e {
@@ -112,6 +112,7 @@ func (m *metaCache) head(ctx context.Context, key string, e *metaEntry) {
 		}
 		m.mu.Unlock()
 	}
+	close(e.done)
 }
 
 // get waits for the attributes of key.
