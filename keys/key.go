@@ -136,10 +136,17 @@ func (k *Key) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
 // JournalKey derives the AES-256 key of a mount's journal from the key,
 // bound to scope (endpoint, bucket and prefix): two buckets under one key
 // get unrelated journal keys, and the journal never holds the key itself.
-// It is the one derivation of the key: the key's bytes stay in this
-// package and in the SSE-C headers.
-func (k *Key) JournalKey(scope string) []byte {
-	b, err := hkdf.Key(sha256.New, k.b, []byte("ssecfs journal v1"), scope, 32)
+// The derivations (this and MetadataKey) are the only uses of the key's
+// bytes outside this package and the SSE-C headers.
+func (k *Key) JournalKey(scope string) []byte { return k.derive("ssecfs journal v1", scope) }
+
+// MetadataKey derives the AES-256 key of the metadata kept on disk between
+// mounts (package metadisk), bound to scope like JournalKey and unrelated
+// to it.
+func (k *Key) MetadataKey(scope string) []byte { return k.derive("ssecfs metadata v1", scope) }
+
+func (k *Key) derive(purpose, scope string) []byte {
+	b, err := hkdf.Key(sha256.New, k.b, []byte(purpose), scope, 32)
 	if err != nil {
 		panic("keys: HKDF of a 32-byte key: " + err.Error()) // only for a length SHA-256 cannot give
 	}

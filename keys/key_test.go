@@ -139,3 +139,20 @@ func TestJournalKeyIsBoundToItsScopeAndStable(t *testing.T) {
 		t.Fatal("the journal key is not bound to its scope, or is the key itself")
 	}
 }
+
+// The metadata key is derived like the journal key but for another purpose:
+// knowing one tells nothing of the other.
+func TestMetadataKeyIsNotTheJournalKey(t *testing.T) {
+	k, err := Parse([]byte("0123456789abcdefghijklmnopqrstuv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := "https://127.0.0.1:7480\nbucket\nprefix/"
+	m := k.MetadataKey(scope)
+	if len(m) != 32 || bytes.Equal(m, k.JournalKey(scope)) || bytes.Equal(m, k.MetadataKey(scope+"x")) || bytes.Equal(m, k.Bytes()) {
+		t.Fatal("the metadata key is the journal key, the key itself, or not bound to its scope")
+	}
+	if !bytes.Equal(m, k.MetadataKey(scope)) {
+		t.Fatal("the metadata key is not stable")
+	}
+}
