@@ -22,6 +22,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/ssecfs/ssecfs/cache"
+	"github.com/ssecfs/ssecfs/metadisk"
 	"github.com/ssecfs/ssecfs/ns"
 	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
@@ -55,6 +56,8 @@ type Options struct {
 	// Journal makes the mount writable: the stage is opened with it
 	// (ns.Options.Journal). Nil mounts read-only.
 	Journal *stage.Config
+	// Known keeps objects' metadata between mounts (ns.Options.Known).
+	Known *metadisk.Disk
 }
 
 // FS is the filesystem of one mount.
@@ -77,7 +80,7 @@ func New(o Options) (*FS, error) {
 	n, err := ns.New(ns.Options{
 		Store: o.Store, Log: o.Log, Prefix: o.Prefix, MetaTTL: o.MetaTTL,
 		HeadParallel: o.HeadParallel, MetaAhead: o.MetaAhead, MaxRenameObjects: o.MaxRenameObjects,
-		RefusePlaintext: o.RefusePlaintext, Journal: o.Journal,
+		RefusePlaintext: o.RefusePlaintext, Journal: o.Journal, Known: o.Known,
 	})
 	if err != nil {
 		return nil, err

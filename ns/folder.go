@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssecfs/ssecfs/metadisk"
 	"github.com/ssecfs/ssecfs/store"
 )
 
@@ -39,6 +40,9 @@ type Folder struct {
 type Entry struct {
 	Dir    bool
 	Object store.Entry // for files
+	// Listed: Object is what a listing showed, not a change of this
+	// mount patched in (known.go).
+	Listed bool
 }
 
 // Name is one name of a folder as a program lists it.
@@ -54,9 +58,16 @@ type patchOp struct {
 
 // listing is one snapshot of a folder.
 type listing struct {
-	at      time.Time
-	entries map[string]Entry
-	names   []string // sorted; nil until first needed
+	at       time.Time // sent
+	answered time.Time // zero until the listing is whole
+	entries  map[string]Entry
+	// known are the records kept on disk for the folder, while it is
+	// being listed; recalled counts those that still apply, and learnt
+	// says the listing taught something worth saving (known.go).
+	known    map[string]metadisk.Record
+	recalled int
+	learnt   bool
+	names    []string // sorted; nil until first needed
 	// metaAhead and dirsAhead are the indexes up to which the HEADs of
 	// files and of folder markers have been started.
 	metaAhead, dirsAhead int
@@ -136,11 +147,13 @@ func (d *Folder) listing(ctx context.Context) (*listing, error) {
 	l := n.takeAhead(ctx, prefix)
 	if l == nil || time.Since(l.at) >= n.opts.MetaTTL {
 		l = newListing(time.Now())
+		l.known = n.recall(prefix)
 		opts := store.ListOptions{Metadata: n.listMetadata()}
 		err = n.opts.Store.List(ctx, prefix, opts, func(e store.Entry) error {
 			n.addEntry(l, prefix, e, l.at)
 			return nil
 		})
+		l.listed()
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -163,20 +176,41 @@ func (d *Folder) listing(ctx context.Context) (*listing, error) {
 	}
 	if d.prefix == prefix {
 		d.list = l
+		if l.learnt {
+			l.learnt = false
+			n.learnt(d)
+		}
 	}
 	return l, nil
+}
+
+// listed marks the listing whole; what it taught is worth saving if it
+// filed metadata, or if records kept for the folder no longer apply.
+func (l *listing) listed() {
+	l.answered = time.Now()
+	l.learnt = l.learnt || l.recalled != len(l.known)
+	l.known = nil
 }
 
 // addEntry files one listing entry under its name, leaving out keys that
 // cannot be file names. A key that is both an object and a prefix shows as
 // the folder, so that everything under it stays reachable.
 func (n *Namespace) addEntry(l *listing, prefix string, e store.Entry, sent time.Time) {
-	if e.Attrs != nil && !e.IsPrefix {
-		// The listing answered what a HEAD would: ls -l and rsync need
-		// no request per file.
-		n.meta.putListed(e.Key, *e.Attrs, sent)
-	}
 	rest, ok := strings.CutPrefix(e.Key, prefix)
+	v := metadisk.VersionOf(e)
+	rec, known := l.known[rest]
+	switch {
+	case e.IsPrefix:
+	case e.Attrs != nil:
+		// The listing answered what a HEAD would: ls -l and rsync need no
+		// request per file.
+		l.learnt = n.meta.putListed(e.Key, *e.Attrs, v, sent) || l.learnt
+	case ok && known && rec.Ver.Equal(v):
+		l.recalled++ // kept on disk by an earlier mount: no HEAD
+		n.meta.confirm(e.Key, v, sent, &rec)
+	default:
+		n.meta.confirm(e.Key, v, sent, nil) // known in memory, past the TTL
+	}
 	if !ok || rest == "" {
 		return // this folder's own marker object, or not in it at all
 	}
@@ -200,7 +234,7 @@ func (n *Namespace) addEntry(l *listing, prefix string, e store.Entry, sent time
 	case dup && prev.Dir:
 		n.WarnOnce(e.Key, "object hidden by a folder of the same name")
 	default:
-		l.entries[name] = Entry{Object: e}
+		l.entries[name] = Entry{Object: e, Listed: true}
 	}
 }
 

@@ -72,6 +72,7 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) {
 			defer close(a.done)
 			a.seq = n.changes.Load()
 			l := newListing(time.Now())
+			l.known = n.recall(p)
 			count := 0
 			// One page: a full one may have more behind it, and the
 			// folder is listed whole when (if) it is asked for.
@@ -81,6 +82,7 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) {
 				n.addEntry(l, p, e, l.at)
 				return nil
 			})
+			l.listed()
 			if err == nil && count < listAheadMax {
 				a.l = l
 			}

@@ -8,6 +8,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/ssecfs/ssecfs/metadisk"
 	"github.com/ssecfs/ssecfs/store"
 )
 
@@ -24,6 +25,11 @@ type metaCache struct {
 	// offline says an error is the server out of reach: the last answer
 	// for the key is used instead (Namespace.offline).
 	offline func(error) bool
+	// listed returns the version of key that the listing of its folder
+	// showed, if that listing was answered before sent (known.go).
+	listed func(key string, sent time.Time) (metadisk.Version, bool)
+	// learnt is told of a key whose version became known (known.go).
+	learnt func(key string)
 
 	mu      sync.Mutex
 	entries *lru.Cache[string, *metaEntry] // guarded by mu for the check-then-insert
@@ -40,11 +46,21 @@ type metaEntry struct {
 	// prev is the last answer this entry replaced, given instead of an
 	// offline error (its at kept: it is no fresher for that).
 	prev *metaEntry
+	// ver is the version of the object that attrs describe, as a plain
+	// listing shows it (hasVer): a later listing showing the same one
+	// makes the entry fresh again, and it may be kept on disk (known.go).
+	ver    metadisk.Version
+	hasVer bool
 }
+
+// closed is the done channel of entries known when made.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newMetaCache(st store.Store, ttl time.Duration, parallel, capacity int, offline func(error) bool) *metaCache {
 	l, _ := lru.New[string, *metaEntry](capacity)
-	return &metaCache{st: st, ttl: ttl, sem: make(chan struct{}, parallel), entries: l, offline: offline}
+	return &metaCache{st: st, ttl: ttl, sem: make(chan struct{}, parallel), entries: l, offline: offline,
+		listed: func(string, time.Time) (metadisk.Version, bool) { return metadisk.Version{}, false },
+		learnt: func(string) {}}
 }
 
 // fresh reports whether e may be used: a HEAD in flight always may (waiting
@@ -89,10 +105,15 @@ func (m *metaCache) lookup(ctx context.Context, key string) *metaEntry {
 }
 
 func (m *metaCache) head(ctx context.Context, key string, e *metaEntry) {
+	sent := time.Now()
 	attrs, err := m.st.Head(ctx, key)
 	prev := e.prev
 	e.prev = nil
 	e.attrs, e.err, e.at = attrs, err, time.Now()
+	learnt := false
+	if v, ok := m.listed(key, sent); ok && err == nil && sameVersion(v, attrs) {
+		e.ver, e.hasVer, learnt = v, true, true
+	}
 	if err != nil && prev != nil && m.ttl > 0 && m.offline(err) {
 		// Offline, a stat answers what the mount last knew (a documented
 		// exception to the TTL); the next stat asks again.
@@ -113,6 +134,9 @@ func (m *metaCache) head(ctx context.Context, key string, e *metaEntry) {
 		m.mu.Unlock()
 	}
 	close(e.done)
+	if learnt {
+		m.learnt(key)
+	}
 }
 
 // get waits for the attributes of key.
@@ -168,22 +192,24 @@ func (m *metaCache) prefetch(ctx context.Context, keys []string) {
 // answered, an upload, a rename or delete) is newer and stays; so do a HEAD
 // in flight and a fresh HEAD's answer for the same version, which proved
 // the key.
-func (m *metaCache) putListed(key string, a store.Attrs, sent time.Time) {
+//
+// The listing's entry is the object's version: what it says may be kept
+// on disk (it reports whether it was filed).
+func (m *metaCache) putListed(key string, a store.Attrs, v metadisk.Version, sent time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.entries.Peek(key); ok {
 		select {
 		case <-e.done:
 			if !e.at.Before(sent) || m.fresh(e) && !e.attrs.Listed && e.err == nil && e.attrs.ETag == a.ETag {
-				return
+				return false
 			}
 		default:
-			return
+			return false
 		}
 	}
-	e := &metaEntry{done: make(chan struct{}), attrs: a, at: time.Now()}
-	close(e.done)
-	m.entries.Add(key, e)
+	m.entries.Add(key, &metaEntry{done: closed, attrs: a, at: time.Now(), ver: v, hasVer: true})
+	return true
 }
 
 // proven returns attributes from a keyed HEAD: a listing's are replaced by
@@ -210,8 +236,7 @@ func (m *metaCache) proven(ctx context.Context, key string) (store.Attrs, error)
 // forget drops what is known of key, so the next question asks the
 // server, and marks the time of this mount's change for putListed.
 func (m *metaCache) forget(key string) {
-	e := &metaEntry{done: make(chan struct{}), at: time.Now(), forgotten: true}
-	close(e.done)
+	e := &metaEntry{done: closed, at: time.Now(), forgotten: true}
 	m.mu.Lock()
 	m.entries.Add(key, e)
 	m.mu.Unlock()
@@ -220,8 +245,7 @@ func (m *metaCache) forget(key string) {
 // put records attributes known without asking (the HEAD that proved an
 // upload), so the next stat costs nothing.
 func (m *metaCache) put(key string, a store.Attrs) {
-	e := &metaEntry{done: make(chan struct{}), attrs: a, at: time.Now()}
-	close(e.done)
+	e := &metaEntry{done: closed, attrs: a, at: time.Now()}
 	m.mu.Lock()
 	m.entries.Add(key, e)
 	m.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssecfs/ssecfs/metadisk"
 	"github.com/ssecfs/ssecfs/store"
 	"github.com/ssecfs/ssecfs/store/memstore"
 )
@@ -17,21 +18,21 @@ func TestAListingDoesNotOverwriteThisMountsLaterChanges(t *testing.T) {
 
 	sent := time.Now()
 	m.put("uploaded", store.Attrs{Size: 2, ETag: "new", Encryption: store.EncOurs})
-	m.putListed("uploaded", listed, sent)
+	m.putListed("uploaded", listed, metadisk.Version{}, sent)
 	if a, ok := m.peek("uploaded"); !ok || a.ETag != "new" {
 		t.Errorf("uploaded: %+v %v, want the upload's attributes", a, ok)
 	}
 
 	sent = time.Now()
 	m.forget("deleted")
-	m.putListed("deleted", listed, sent)
+	m.putListed("deleted", listed, metadisk.Version{}, sent)
 	if a, ok := m.peek("deleted"); ok {
 		t.Errorf("deleted: %+v, want nothing known", a)
 	}
 
 	// A listing sent after the change is newer: it is filed.
 	m.forget("changed")
-	m.putListed("changed", listed, time.Now())
+	m.putListed("changed", listed, metadisk.Version{}, time.Now())
 	if a, ok := m.peek("changed"); !ok || a.ETag != "old" {
 		t.Errorf("changed: %+v %v, want the listing's attributes", a, ok)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssecfs/ssecfs/metadisk"
 	"github.com/ssecfs/ssecfs/store"
 )
 
@@ -164,8 +165,8 @@ func (n *Namespace) listChunk(ml *metaListing, c *metaChunk, prefix string) {
 		if e.Attrs == nil && !n.opts.Store.ListsMetadata() {
 			return errNoMetadata // the server does not list them (RGW)
 		}
-		if e.Attrs != nil {
-			n.meta.putListed(e.Key, *e.Attrs, sent)
+		if e.Attrs != nil && n.meta.putListed(e.Key, *e.Attrs, metadisk.VersionOf(e), sent) {
+			n.learntKey(e.Key)
 		}
 		ml.passed(c, e.Key)
 		return nil

@@ -34,6 +34,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/ssecfs/ssecfs/metadisk"
 	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 )
@@ -61,6 +62,9 @@ type Options struct {
 	// it, given the namespace's counting store and its notices (Store,
 	// Uploaded and Removed are filled in here).
 	Journal *stage.Config
+	// Known, if set, keeps what HEADs and listings with metadata taught
+	// on disk, for the next mount (known.go).
+	Known *metadisk.Disk
 }
 
 // Namespace is the namespace of one mount.
@@ -92,6 +96,13 @@ type Namespace struct {
 	foldersMu sync.Mutex
 	folders   map[string]weak.Pointer[Folder] // guarded by foldersMu
 	sweptAt   int                             // len(folders) after the last sweep; guarded by foldersMu
+
+	// dirty are the folders that learnt what Options.Known should keep;
+	// stopSave ends the loop saving them, which closes saved.
+	knownMu  sync.Mutex
+	dirty    map[*Folder]bool // guarded by knownMu
+	stopSave chan struct{}
+	saved    chan struct{}
 }
 
 // New builds the namespace and, with o.Journal, opens the stage. Nothing
@@ -115,12 +126,14 @@ func New(o Options) (*Namespace, error) {
 		warned:  map[string]bool{},
 		lists:   newListsAhead(),
 		folders: map[string]weak.Pointer[Folder]{},
+		dirty:   map[*Folder]bool{},
 	}
 	if l, ok := o.Store.(interface{ Link() *store.Link }); ok {
 		n.link = l.Link()
 	}
 	o.Store = changeCounter{Store: o.Store, n: &n.changes, reached: n.reached}
 	n.meta = newMetaCache(o.Store, o.MetaTTL, o.HeadParallel, 200_000, n.offline)
+	n.meta.listed, n.meta.learnt = n.listedVersion, n.learntKey
 	n.copier = store.NewCopier(o.Store, o.Log)
 	if o.Journal != nil {
 		cfg := *o.Journal
@@ -136,13 +149,23 @@ func New(o Options) (*Namespace, error) {
 	}
 	o.Journal = nil
 	n.opts = o
+	if o.Known != nil {
+		n.stopSave, n.saved = make(chan struct{}), make(chan struct{})
+		go n.saveLoop(n.stopSave, n.saved)
+	}
 	return n, nil
 }
 
-// Close closes the stage, if any. What waits stays in the journal.
+// Close closes the stage, if any, and saves what was learnt. What waits
+// stays in the journal.
 func (n *Namespace) Close() {
 	if n.stage != nil {
 		n.stage.Close()
+	}
+	if n.stopSave != nil {
+		close(n.stopSave)
+		<-n.saved
+		n.stopSave = nil
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssecfs/ssecfs/metadisk"
 	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 	"github.com/ssecfs/ssecfs/store/memstore"
@@ -243,7 +244,7 @@ func TestAListingAnsweredBeforeAFolderRenamesDeleteIsNotFiledAfterIt(t *testing.
 		sent := time.Now()
 		_ = m.List(context.Background(), "old/", store.ListOptions{Metadata: true}, func(e store.Entry) error {
 			if e.Attrs != nil {
-				np.Load().meta.putListed(e.Key, *e.Attrs, sent)
+				np.Load().meta.putListed(e.Key, *e.Attrs, metadisk.VersionOf(e), sent)
 			}
 			return nil
 		})

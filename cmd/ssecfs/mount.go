@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssecfs/ssecfs/cache"
 	"github.com/ssecfs/ssecfs/keys"
+	"github.com/ssecfs/ssecfs/metadisk"
 	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 	"golang.org/x/sys/unix"
@@ -40,6 +41,8 @@ type mountConfig struct {
 	diskCacheSize                   int64
 	cacheDir                        string
 	metaTTL                         time.Duration
+	metaCacheSize                   int64
+	noMetaCache                     bool
 
 	writeBack      time.Duration
 	journalDir     string
@@ -102,6 +105,9 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.StringVar(&c.cacheDir, "cache-dir", "", "`DIR` for the disk cache (default "+defaultCacheRoot()+")")
 	f.Var(sizeValue{&c.readAhead}, "read-ahead", "how far a sequential reader is fetched ahead, in parallel (`SIZE`; 0 = off)")
 	f.DurationVar(&c.metaTTL, "meta-ttl", 30*time.Second, "how long listings and attributes are trusted; others' changes show after this (while the server cannot be reached, the last ones are used; 0 keeps none)")
+	c.metaCacheSize = 512 << 20
+	f.Var(sizeValue{&c.metaCacheSize}, "meta-cache-size", "local disk for what the mount learnt of objects' metadata, kept between mounts and encrypted, so that a walk of an unchanged tree asks the server only for listings (`SIZE`; in "+defaultMetaRoot()+")")
+	f.BoolVar(&c.noMetaCache, "no-meta-cache", false, "keep no metadata between mounts: a fresh mount asks the server for every file's metadata")
 	f.DurationVar(&c.writeBack, "write-back", 5*time.Second, "how long a closed file waits before upload, so that a rename or chmod right after costs no second upload; 0 uploads before close returns")
 	f.StringVar(&c.journalDir, "journal-dir", "", "`DIR` for files waiting for upload, encrypted (default "+defaultJournalRoot()+")")
 	f.Var(sizeValue{&c.journalSize}, "journal-size", "disk space the journal may use (`SIZE`; default: 16G or half the free space, whichever is less); when it is full, writers wait for uploads to make room")
@@ -174,6 +180,8 @@ func stateHome() string {
 func defaultLogPath() string { return filepath.Join(stateHome(), "ssecfs.log") }
 
 func defaultJournalRoot() string { return filepath.Join(stateHome(), "journal") }
+
+func defaultMetaRoot() string { return filepath.Join(stateHome(), "metadata") }
 
 func defaultCacheRoot() string {
 	dir := os.Getenv("XDG_CACHE_HOME")
@@ -319,8 +327,27 @@ func journalFor(c *mountConfig, scope string) string {
 	if root == "" {
 		root = defaultJournalRoot()
 	}
+	return filepath.Join(root, scopeDir(c, scope))
+}
+
+// scopeDir names the folder of a scope: the bucket, for people, and a hash
+// of the whole scope.
+func scopeDir(c *mountConfig, scope string) string {
 	h := sha256.Sum256([]byte(scope))
-	return filepath.Join(root, c.bucket+"-"+hex.EncodeToString(h[:6]))
+	return c.bucket + "-" + hex.EncodeToString(h[:6])
+}
+
+// openKnown opens the metadata kept between mounts of this scope, or nil
+// with --no-meta-cache or --meta-ttl 0 (nothing would be trusted).
+func openKnown(c *mountConfig, key *keys.Key, endpoint string, log *slog.Logger) (*metadisk.Disk, error) {
+	if c.noMetaCache || c.metaTTL <= 0 || c.metaCacheSize <= 0 {
+		return nil, nil
+	}
+	scope := journalScope(c, endpoint)
+	k := key.MetadataKey(scope)
+	defer clear(k)
+	return metadisk.Open(metadisk.Options{Dir: filepath.Join(defaultMetaRoot(), scopeDir(c, scope)), Key: k,
+		Scope: scope, MaxBytes: c.metaCacheSize, Log: log})
 }
 
 // openDiskCache opens the disk tier of the read cache: --disk-cache-size,

@@ -41,10 +41,14 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	}
 	defer closeDisk()
 	jc, journal := journalConfig(c, key, st, log)
+	known, err := openKnown(c, key, st.Endpoint(), log)
+	if err != nil {
+		return fail(err)
+	}
 	fsys, err := fs.New(fs.Options{
 		Store: st, Cache: blocks, Log: log, Prefix: c.prefix, MetaTTL: c.metaTTL, ReadAhead: c.readAhead,
 		UID: uint32(c.uid), GID: uint32(c.gid), OwnerFromMeta: c.ownerMeta, RefusePlaintext: c.refusePlain,
-		Journal: jc,
+		Journal: jc, Known: known,
 	})
 	if jc != nil {
 		clear(jc.Key) // the stage's cipher holds it now
