@@ -37,14 +37,19 @@ type config struct {
 	latency   time.Duration // added one way, each direction, by a proxy
 	uplink    int64         // bytes per second client→server through the proxy, shared; 0: uncapped
 	options   []string      // extra options of "ssecfs mount", for tuning runs
+	// nightlyFiles is the size of the nightly tree; keptMakers, the tools
+	// run in kept buckets (nightly.go).
+	nightlyFiles int
+	keptMakers   []func() Tool
 }
 
 func parseFlags() (*config, error) {
 	c := &config{}
 	servers := flag.String("servers", "minio,rgw", "comma-separated servers: minio, rgw")
 	tools := flag.String("tools", strings.Join(toolNames, ","), "comma-separated tools: "+strings.Join(toolNames, ", "))
-	workloads := flag.String("workloads", strings.Join(workloadNames[:len(workloadNames)-1], ","),
-		"comma-separated workloads: "+strings.Join(workloadNames, ", ")+` ("backup", -size of 8 MiB files copied in, is not run by default: make bench-backup)`)
+	workloads := flag.String("workloads", strings.Join(workloadNames[:len(workloadNames)-2], ","),
+		"comma-separated workloads: "+strings.Join(workloadNames, ", ")+` ("backup", -size of 8 MiB files copied in, and "nightly", walks of a kept tree of -nightly-files files, are not run by default: make bench-backup, make bench-nightly)`)
+	flag.IntVar(&c.nightlyFiles, "nightly-files", 100000, "files of the nightly tree (in folders of 100), kept with its bucket between runs")
 	size := flag.String("size", "1G", "size of the file read and written (quick: 128M)")
 	flag.BoolVar(&c.quick, "quick", false, "one run of a 128 MiB object, unless -runs or -size say otherwise")
 	flag.IntVar(&c.runs, "runs", 3, "runs per tool, workload and server (quick: 1)")
@@ -165,6 +170,7 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	c.keptMakers = keptTools(c.tools, bin, c.options)
 	workloads, err := makeWorkloads(c, work)
 	defer func() {
 		for _, wl := range workloads {
@@ -229,7 +235,7 @@ func buildSSECFS(ctx context.Context, root, work string) (string, error) {
 
 var (
 	toolNames     = []string{"ssecfs", "aws", "rclone", "rclone-writes", "s3fs"}
-	workloadNames = []string{"read", "random", "write", "cp", "rsync", "ls", "find", "backup"}
+	workloadNames = []string{"read", "random", "write", "cp", "rsync", "ls", "find", "backup", "nightly"}
 )
 
 // pickTools returns constructors of the chosen tools, ssecfs first: it is
@@ -249,6 +255,28 @@ func pickTools(names []string, bin string, options []string) ([]func() Tool, err
 		}
 	}
 	return out, nil
+}
+
+// keptTools are the tools of the kept buckets' walks: ssecfs as users run
+// it (what it learnt kept between mounts) and on a new machine, the other
+// chosen tools but rclone writes (the same as rclone off for reads), and
+// the floor, the raw listing.
+func keptTools(names []string, bin string, options []string) []func() Tool {
+	var out []func() Tool
+	for _, n := range toolNames {
+		switch {
+		case !slices.Contains(names, n):
+		case n == "ssecfs":
+			out = append(out, newSSECFSKept(bin, options), newSSECFSNew(bin, options))
+		case n == "aws":
+			out = append(out, newAWS)
+		case n == "rclone":
+			out = append(out, newRclone)
+		case n == "s3fs":
+			out = append(out, newS3fs)
+		}
+	}
+	return append(out, newRawLister)
 }
 
 // makeWorkloads makes the chosen workloads and their local data, in the
@@ -296,6 +324,8 @@ func makeWorkloads(c *config, work string) ([]Workload, error) {
 			out = append(out, newFindTree())
 		case n == "backup":
 			out = append(out, &copyIn{tree: backup})
+		case n == "nightly":
+			out = append(out, nightlyWorkloads(c.nightlyFiles)...)
 		}
 	}
 	return out, nil

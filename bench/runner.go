@@ -38,7 +38,30 @@ func runServer(ctx context.Context, c *config, name, work string, makers []func(
 	if err != nil {
 		return err
 	}
+	var kept []Workload
 	for _, w := range workloads {
+		if _, ok := w.(keptBucket); ok {
+			kept = append(kept, w)
+			continue
+		}
+		if err := runWorkload(ctx, c, name, w, tools, counter, rep); err != nil {
+			return err
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	// The workloads of a kept bucket share it (nightly.go), and tools of
+	// their own set up on it.
+	t, err := kept[0].(keptBucket).Target(ctx, srv, name)
+	if err != nil {
+		return err
+	}
+	tools, err = setupTools(ctx, t, name+"-kept", work, c.keptMakers, rep)
+	if err != nil {
+		return err
+	}
+	for _, w := range kept {
 		if err := runWorkload(ctx, c, name, w, tools, counter, rep); err != nil {
 			return err
 		}

@@ -179,8 +179,13 @@ func writePrivate(path, content string) error {
 // daemon serves the mount.
 
 type ssecfsTool struct {
+	name    string
 	bin     string
 	options []string // extra mount options (-ssecfs-options)
+	// keepState keeps what a mount learnt of the objects' metadata for
+	// the next mount (ssecfs's own default); without it every mount
+	// starts as on a new machine.
+	keepState bool
 	t       *Target
 	key     string
 	journal string
@@ -191,10 +196,20 @@ type ssecfsTool struct {
 }
 
 func newSSECFS(bin string, options []string) func() Tool {
-	return func() Tool { return &ssecfsTool{bin: bin, options: options} }
+	return func() Tool { return &ssecfsTool{name: "ssecfs", bin: bin, options: options} }
 }
 
-func (s *ssecfsTool) Name() string { return "ssecfs" }
+// newSSECFSKept is ssecfs keeping its metadata between mounts, as users
+// run it; newSSECFSNew is ssecfs on a new machine, every mount.
+func newSSECFSKept(bin string, options []string) func() Tool {
+	return func() Tool { return &ssecfsTool{name: "ssecfs", bin: bin, options: options, keepState: true} }
+}
+
+func newSSECFSNew(bin string, options []string) func() Tool {
+	return func() Tool { return &ssecfsTool{name: "ssecfs new machine", bin: bin, options: options} }
+}
+
+func (s *ssecfsTool) Name() string { return s.name }
 
 func (s *ssecfsTool) Version(ctx context.Context) string {
 	return strings.TrimPrefix(firstLine(ctx, s.bin, "version"), "ssecfs ")
@@ -217,12 +232,18 @@ func (s *ssecfsTool) Mount(ctx context.Context) error {
 	if err := os.RemoveAll(s.journal); err != nil {
 		return err
 	}
+	state := filepath.Join(s.t.Dir, "state")
+	if !s.keepState {
+		if err := os.RemoveAll(state); err != nil {
+			return err
+		}
+	}
 	// A log per mount, so that the "mounted" line found is this daemon's.
 	logPath := filepath.Join(s.t.Dir, fmt.Sprintf("ssecfs-%d.log", s.runs))
 	args := append([]string{"mount", "--endpoint", s.t.Server.Endpoint,
 		"--key-file", s.key, "--journal-dir", s.journal, "--log-file", logPath}, s.options...)
 	cmd := exec.CommandContext(ctx, s.bin, append(args, s.t.Bucket, s.mp)...)
-	cmd.Env = s.t.Server.awsEnv()
+	cmd.Env = append(s.t.Server.awsEnv(), "XDG_STATE_HOME="+state)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("ssecfs mount: %v: %s", err, strings.TrimSpace(string(out)))
 	}
