@@ -287,7 +287,7 @@ func (a *awsTool) Walk(ctx context.Context, op, src, prefix string) ([]string, e
 // as ssecfs lists folders ahead of a walk. No FUSE, no program.
 type rawLister struct{ t *Target }
 
-const rawParallel = 8
+const rawParallel = 16 // as ssecfs lists ahead (ns/listahead.go)
 
 func newRawLister() Tool { return &rawLister{} }
 

@@ -186,12 +186,12 @@ type ssecfsTool struct {
 	// the next mount (ssecfs's own default); without it every mount
 	// starts as on a new machine.
 	keepState bool
-	t       *Target
-	key     string
-	journal string
-	runs    int
-	pid     int   // the daemon, while mounted
-	peak    int64 // its VmHWM, last seen
+	t         *Target
+	key       string
+	journal   string
+	runs      int
+	pid       int   // the daemon, while mounted
+	peak      int64 // its VmHWM, last seen
 	mountFS
 }
 

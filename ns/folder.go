@@ -133,6 +133,12 @@ func (d *Folder) listing(ctx context.Context) (*listing, error) {
 	if l := d.freshListing(); l != nil {
 		return l, nil
 	}
+	listed := false
+	defer func() {
+		if listed { // after every lock here is released
+			d.ns.listNextAhead(ctx, d)
+		}
+	}()
 	d.listMu.Lock()
 	defer d.listMu.Unlock()
 	if l := d.freshListing(); l != nil { // listed while we waited
@@ -174,6 +180,7 @@ func (d *Folder) listing(ctx context.Context) (*listing, error) {
 	for _, op := range replay {
 		l.apply(op.name, op.c)
 	}
+	listed = true
 	if d.prefix == prefix {
 		d.list = l
 		if l.learnt {

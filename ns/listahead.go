@@ -3,6 +3,7 @@ package ns
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 // A folder of a full page (listAheadMax) or more is not listed ahead: the
 // walker may never come, and big listings cost memory.
 const (
-	listAheadCount    = 16   // folders after the looked-up one
-	listAheadParallel = 8    // listings in flight at once
+	listAheadCount    = 32   // folders after the looked-up (or listed) one
+	listAheadParallel = 16   // listings in flight at once: a round trip of 40 ms hides behind 15 others
 	listAheadMax      = 1000 // entries; a bigger folder is listed when asked
 	listAheadKept     = 256  // listings held, unclaimed, at most
 )
@@ -122,7 +123,27 @@ func (n *Namespace) takeAhead(ctx context.Context, prefix string) *listing {
 
 // ListsAhead starts the listings of the folders listed in d from name on
 // (name's own first), up to listAheadCount ahead of name, each once.
-func (d *Folder) ListsAhead(ctx context.Context, name string) {
+func (d *Folder) ListsAhead(ctx context.Context, name string) { d.listsFrom(ctx, name, false) }
+
+// listNextAhead keeps a walk's listings ahead of it: once folder d is
+// listed, the listings of the folders after it in its parent are started.
+// A lookup alone (ListsAhead) cannot: `ls -lR` and rsync look up a whole
+// folder's subfolders before entering the first, and the listings made
+// ahead then would be too many to keep (listAheadKept); the walk enters
+// them one by one, and each listing starts the next ones.
+func (n *Namespace) listNextAhead(ctx context.Context, d *Folder) {
+	prefix := d.Prefix()
+	if prefix == n.opts.Prefix || prefix == "" {
+		return
+	}
+	if parent, name := n.parentOf(strings.TrimSuffix(prefix, "/")); parent != nil {
+		parent.listsFrom(ctx, name, true)
+	}
+}
+
+// listsFrom starts the listings of the folders from name on (after it if
+// after), up to listAheadCount ahead of name, each once.
+func (d *Folder) listsFrom(ctx context.Context, name string, after bool) {
 	if d.ns.opts.MetaTTL <= 0 {
 		return // a listing would be stale before it is used
 	}
@@ -134,6 +155,9 @@ func (d *Folder) ListsAhead(ctx context.Context, name string) {
 	}
 	l.sortNames()
 	i := sort.SearchStrings(l.names, name)
+	if after && i < len(l.names) && l.names[i] == name {
+		i++
+	}
 	if i < l.listsAhead-listAheadCount/2 {
 		d.mu.Unlock()
 		return
