@@ -103,6 +103,9 @@ func parseFlags() (*config, error) {
 // (latency and uplink cap), e.g. latest-20ms-up20MBps.
 func (c *config) resultName() string {
 	name := "latest"
+	if slices.Equal(c.workloads, []string{"nightly"}) {
+		name = "nightly" // beside the main runs' results, not over them
+	}
 	if c.latency > 0 {
 		name += "-" + c.latency.String()
 	}
