@@ -42,15 +42,16 @@ func newListsAhead() *listsAhead {
 }
 
 // listAhead lists prefixes in the background, skipping those listed or
-// being listed already, and all of them while listAheadKept fresh ones
-// wait to be claimed.
-func (n *Namespace) listAhead(ctx context.Context, prefixes []string) {
+// being listed already, and stops while listAheadKept fresh ones wait to
+// be claimed. It returns how many of prefixes it took care of: the rest
+// are for a later call, once the walk claimed some.
+func (n *Namespace) listAhead(ctx context.Context, prefixes []string) int {
 	la := n.lists
 	if la == nil {
-		return
+		return len(prefixes)
 	}
 	ctx = context.WithoutCancel(ctx)
-	for _, p := range prefixes {
+	for i, p := range prefixes {
 		la.mu.Lock()
 		if len(la.m) >= listAheadKept {
 			for k, a := range la.m { // unclaimed past their TTL
@@ -60,9 +61,13 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) {
 			}
 		}
 		_, held := la.m[p]
-		if held || len(la.m) >= listAheadKept {
+		if held {
 			la.mu.Unlock()
 			continue
+		}
+		if len(la.m) >= listAheadKept {
+			la.mu.Unlock()
+			return i
 		}
 		a := &aheadListing{at: time.Now(), done: make(chan struct{})}
 		la.m[p] = a
@@ -89,6 +94,7 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) {
 			}
 		}()
 	}
+	return len(prefixes)
 }
 
 // takeAhead returns the listing made ahead for prefix, waiting for it if
@@ -164,12 +170,28 @@ func (d *Folder) listsFrom(ctx context.Context, name string, after bool) {
 	}
 	end := min(i+listAheadCount, len(l.names))
 	var prefixes []string
-	for _, n := range l.names[min(max(i, l.listsAhead), end):end] {
-		if l.entries[n].Dir {
-			prefixes = append(prefixes, d.prefix+n+"/")
+	var at []int // index of each prefix's name
+	prev := l.listsAhead
+	for j := min(max(i, prev), end); j < end; j++ {
+		if n := l.names[j]; l.entries[n].Dir {
+			prefixes, at = append(prefixes, d.prefix+n+"/"), append(at, j)
 		}
 	}
-	l.listsAhead = max(end, l.listsAhead)
+	l.listsAhead = max(end, prev)
 	d.mu.Unlock()
-	d.ns.listAhead(ctx, prefixes)
+	if taken := d.ns.listAhead(ctx, prefixes); taken < len(prefixes) {
+		// Too many listings wait to be claimed: the next call starts
+		// again from the first one refused, or from where this one
+		// found the window if it started none (a walk that looks up a
+		// level's 1,000 folders first would otherwise never get the
+		// listings past the first 256 made ahead: it enters them later,
+		// one by one, and each listing starts the next ones).
+		d.mu.Lock()
+		if taken == 0 {
+			l.listsAhead = min(l.listsAhead, prev)
+		} else {
+			l.listsAhead = min(l.listsAhead, at[taken])
+		}
+		d.mu.Unlock()
+	}
 }
