@@ -288,12 +288,14 @@ func (d *Folder) pending(prefix string) map[string]Entry {
 	if d.ns.stage == nil {
 		return out
 	}
-	for _, e := range d.ns.stage.Under(prefix) {
+	files, folders := d.ns.stage.Children(prefix)
+	for _, name := range folders {
+		out[name] = Entry{Dir: true}
+	}
+	for _, e := range files {
 		info := e.Info()
-		rest := info.Key[len(prefix):]
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			out[rest[:i]] = Entry{Dir: true}
-		} else if rest != "" {
+		rest, ok := strings.CutPrefix(info.Key, prefix)
+		if ok && rest != "" && !strings.Contains(rest, "/") { // not renamed meanwhile
 			out[rest] = Entry{Object: store.Entry{Key: info.Key, Size: info.Size, LastModified: info.Attrs.Mtime}}
 		}
 	}
@@ -359,10 +361,10 @@ func (d *Folder) Find(ctx context.Context, name string) (Entry, error) {
 			info := e.Info()
 			return Entry{Object: store.Entry{Key: info.Key, Size: info.Size, LastModified: info.Attrs.Mtime}}, nil
 		}
-		if len(st.Under(prefix+name+"/")) > 0 {
+		if st.HasUnder(prefix + name + "/") {
 			return Entry{Dir: true}, nil
 		}
-		if st.Leaving(prefix + name)[prefix+name] {
+		if st.IsLeaving(prefix + name) {
 			return Entry{}, store.ErrNotFound // renamed away, not yet deleted
 		}
 	}

@@ -143,7 +143,7 @@ func (d *Folder) Rmdir(ctx context.Context, name string) error {
 // emptyDir reports whether nothing but its own marker is under prefix.
 // The old objects of files renamed out of it are uploaded away first.
 func (n *Namespace) emptyDir(ctx context.Context, prefix string) (bool, error) {
-	if len(n.stage.Under(prefix)) > 0 {
+	if n.stage.HasUnder(prefix) {
 		return false, nil
 	}
 	if err := n.settleLeaving(ctx, prefix); err != nil {

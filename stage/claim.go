@@ -67,11 +67,25 @@ func (m *Manager) lockKeys(keys ...string) func() {
 
 // claim records that e's upload stored key: no other entry may delete it
 // as an old name any more. Called with key locked and no Entry.mu held.
+//
+// The entries that may have key to delete or a stream under it come from
+// the indexes (index.go), not from a scan of every entry waiting: this
+// runs after every upload. Each is checked again under its lock.
 func (m *Manager) claim(e *Entry, key string) {
-	for _, o := range m.Under("") {
-		if o == e {
-			continue
+	m.mu.Lock()
+	var others []*Entry
+	for o := range m.ix.leaving[key] {
+		if o != e {
+			others = append(others, o)
 		}
+	}
+	for o := range m.ix.streams[key] {
+		if _, listed := m.ix.leaving[key][o]; o != e && !listed {
+			others = append(others, o)
+		}
+	}
+	m.mu.Unlock()
+	for _, o := range others {
 		o.mu.Lock()
 		if s := o.stream; s != nil && s.key == key {
 			s.mu.Lock()
@@ -80,6 +94,7 @@ func (m *Manager) claim(e *Entry, key string) {
 		}
 		if slices.Contains(o.deleteAfter, key) {
 			o.deleteAfter = slices.DeleteFunc(o.deleteAfter, func(k string) bool { return k == key })
+			m.reindex(o)
 			if !o.state().gone() {
 				if err := m.writeRecordLocked(o, o.writers > 0); err != nil {
 					m.log.Error("journal write failed", "key", o.key, "err", err)

@@ -65,16 +65,29 @@ func (m *Manager) Drain(ctx context.Context) error {
 		e.attempts = 0
 		if e.gen != e.cleanGen {
 			e.to(stateQueued)
+			m.enqueue(e)
 		} else {
 			e.moveIf(stateQueued, stateOpen) // nothing left to upload
 		}
 		e.mu.Unlock()
 	}
 	m.poke()
+	// A look at what is left costs every file left, and uploads end one
+	// by one: a look per upload would cost N for each of N files. So the
+	// looks are paced: the next comes no sooner than ten times the last
+	// one took after it (a second at most), which keeps them to a tenth
+	// of the time. Pacing delays noting the end or progress by a pace at
+	// most; it never makes the drain give up sooner.
+	var scanned time.Time
+	var pace time.Duration
 	for {
+		if err := sleepUntil(ctx, scanned.Add(pace)); err != nil {
+			return err
+		}
 		m.mu.Lock()
 		seen := m.changes
 		m.mu.Unlock()
+		start := time.Now()
 		left := m.Pending()
 		m.mu.Lock()
 		busy := m.running > 0
@@ -93,6 +106,8 @@ func (m *Manager) Drain(ctx context.Context) error {
 			}
 			e.mu.Unlock()
 		}
+		scanned = time.Now()
+		pace = min(10*scanned.Sub(start), time.Second)
 		if before < 0 || len(left) < before {
 			progress, before = time.Now(), len(left)
 		}
@@ -113,6 +128,23 @@ func (m *Manager) Drain(ctx context.Context) error {
 		if err := m.waitChangeFor(ctx, seen, time.Second); err != nil {
 			return err
 		}
+	}
+}
+
+// sleepUntil waits until t, or returns ctx's error once it is done. A
+// time past returns nil at once: the caller looked at ctx just before.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
 	}
 }
 

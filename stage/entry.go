@@ -67,7 +67,7 @@ type Entry struct {
 	lowSince    int64
 	present     []uint64 // bitset of chunks held in the spool
 	nPresent    int64
-	f           *os.File // the spool: chunk i at i*slot, sealed
+	f           *os.File // the spool: chunk i at i*slot, sealed; nil while idle (spoolLocked)
 	writers     int      // open handles that may write
 	readers     int      // open handles that only read
 	gen         uint64   // bumped by every change
@@ -90,6 +90,8 @@ type Entry struct {
 	// recCharged: the record's cost is counted in the journal's use
 	// (room.go) until its files are removed.
 	recCharged bool
+
+	ix indexed // what the Manager's indexes hold of it (index.go); guarded by Manager.mu
 }
 
 func (e *Entry) slot() int64 { return int64(chunkSize + e.m.seal.overhead()) }
@@ -131,7 +133,11 @@ func (e *Entry) openChunkLocked(i int64, dst []byte) ([]byte, error) {
 	pooled := sealedPool.Get().(*[chunkSize + 64]byte)
 	defer sealedPool.Put(pooled)
 	sealed := pooled[:e.slot()]
-	if _, err := e.f.ReadAt(sealed, i*e.slot()); err != nil && err != io.EOF {
+	f, err := e.spoolLocked()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.ReadAt(sealed, i*e.slot()); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("spool of %q: %w", e.key, err)
 	}
 	out, err := e.m.seal.open(dst[:0], sealed, e.ad(i))
@@ -191,7 +197,11 @@ func (e *Entry) writeChunkLocked(i int64, plain []byte) error {
 	pooled := sealedPool.Get().(*[chunkSize + 64]byte)
 	defer sealedPool.Put(pooled)
 	sealed := e.m.seal.seal(pooled[:0], plain, e.ad(i))
-	if _, err := e.f.WriteAt(sealed, i*e.slot()); err != nil {
+	f, err := e.spoolLocked()
+	if err == nil {
+		_, err = f.WriteAt(sealed, i*e.slot())
+	}
+	if err != nil {
 		if !e.has(i) {
 			e.m.release(e.cost())
 		}
@@ -364,7 +374,9 @@ func (e *Entry) truncate(ctx context.Context, size int64, growOnly bool) error {
 		// Give the disk space back (the file keeps its length), then the
 		// room in the journal's cap.
 		if off := first * e.slot(); off < (e.size/chunkSize+1)*e.slot() {
-			_ = unix.Fallocate(int(e.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, (e.size/chunkSize+1)*e.slot()-off)
+			if f, err := e.spoolLocked(); err == nil {
+				_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, (e.size/chunkSize+1)*e.slot()-off)
+			}
 		}
 		var freed int64
 		for i := first; i*chunkSize < e.size; i++ {
@@ -458,8 +470,39 @@ func (e *Entry) Release(writer bool) {
 		e.mu.Unlock()
 		return
 	}
+	e.restLocked()
 	e.mu.Unlock()
 	e.m.schedule(e)
+}
+
+// spoolLocked returns the spool, opening it again if it rests. A file
+// waiting for upload with no handle open holds no descriptor: a copy of
+// 100,000 small files that outruns its uploads must not need 100,000 (the
+// hard limit is often 4,096 to 524,288). Called with e.mu held.
+func (e *Entry) spoolLocked() (*os.File, error) {
+	if e.f != nil {
+		return e.f, nil
+	}
+	if e.state().gone() {
+		return nil, fmt.Errorf("spool of %q: the file is gone", e.key)
+	}
+	f, err := os.OpenFile(e.m.dataPath(e.id), os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spool of %q: %w", e.key, err)
+	}
+	e.f = f
+	return f, nil
+}
+
+// restLocked closes the spool while nothing uses it: no handle open, no
+// upload reading it. Its data is in the page cache or on disk; fsync of
+// the next record syncs the file through any descriptor. Called with e.mu
+// held.
+func (e *Entry) restLocked() {
+	if e.f != nil && e.writers == 0 && e.readers == 0 && e.state() != stateUploading && !e.state().gone() {
+		e.f.Close()
+		e.f = nil
+	}
 }
 
 // hold counts an open handle in or out. Called with e.mu held.

@@ -146,7 +146,11 @@ func (m *Manager) writeRecordLocked(e *Entry, open bool) error {
 	sealed := m.seal.seal(nil, plain, []byte("record:"+e.id))
 	clear(plain)
 	// The spool's chunks first, then the record that points at them.
-	if err := e.f.Sync(); err != nil {
+	f, err := e.spoolLocked()
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	if !e.recCharged {
@@ -280,6 +284,7 @@ func (m *Manager) recover() error {
 		if e.stream != nil {
 			resumed[e.stream.note] = true
 		}
+		e.restLocked() // opened again by its upload
 		m.log.Info("resuming upload from the journal", "key", e.key, "size", e.size)
 		m.mu.Lock()
 		m.used += e.nPresent*e.cost() + recordCost

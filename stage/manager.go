@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +72,9 @@ type Manager struct {
 	lock   *os.File
 
 	mu      sync.Mutex
-	byKey   map[string]*Entry // entries by current key; guarded by mu
+	byKey   map[string]*Entry // entries by current key; guarded by mu, changed only by bindLocked and unbindLocked
+	ix      index             // byKey by folder, old name and stream (index.go); guarded by mu
+	queue   queue             // the queued entries by due time (heap.go); guarded by mu
 	used    int64             // journal disk in use (room.go); guarded by mu
 	waiting int               // writers waiting for room; guarded by mu
 	freedAt time.Time         // when room was last freed; guarded by mu
@@ -130,7 +131,7 @@ func Open(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg: cfg, dir: cfg.Dir, seal: seal, st: cfg.Store, copier: store.NewCopier(cfg.Store, cfg.Log),
-		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{}, keyLocks: map[string]*keyLock{},
+		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{}, ix: newIndex(), keyLocks: map[string]*keyLock{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		big: make(chan struct{}, 1), streamSlots: make(chan struct{}, streamSlots),
 	}
@@ -149,13 +150,16 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
+// addLocked puts a recovered entry in the Manager, queued. Called with
+// m.mu held, before anyone else has e.
 func (m *Manager) addLocked(e *Entry) {
 	if old := m.byKey[e.key]; old != nil && old != e {
 		old.to(stateDropped)
 	}
-	m.byKey[e.key] = e
+	m.bindLocked(e.key, e)
 	e.to(stateQueued)
 	e.due = time.Now()
+	m.queue.push(e, e.due, e.attempts > 0)
 	m.poke()
 }
 
@@ -190,36 +194,6 @@ func (m *Manager) Hold(key string, writer bool) *Entry {
 	}
 	e.hold(writer, 1)
 	return e
-}
-
-// Under lists the entries whose keys start with prefix.
-func (m *Manager) Under(prefix string) []*Entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*Entry
-	for k, e := range m.byKey {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// Leaving returns the keys under prefix that waiting files were renamed
-// from: they stay in the bucket until the file is uploaded under its new
-// name, and the mount must not show them meanwhile.
-func (m *Manager) Leaving(prefix string) map[string]bool {
-	out := map[string]bool{}
-	for _, e := range m.Under("") {
-		e.mu.Lock()
-		for _, k := range e.deleteAfter {
-			if k != e.key && strings.HasPrefix(k, prefix) {
-				out[k] = true
-			}
-		}
-		e.mu.Unlock()
-	}
-	return out
 }
 
 // OpenFile returns the entry for writing key, making one if there is none.
@@ -258,7 +232,7 @@ func (m *Manager) OpenFile(key string, base *Base, attrs Attrs, writer bool) (*E
 		os.Remove(m.dataPath(id))
 		return m.OpenFile(key, base, attrs, writer)
 	}
-	m.byKey[key] = e
+	m.bindLocked(key, e)
 	m.mu.Unlock()
 	return e, nil
 }
@@ -282,14 +256,11 @@ func (m *Manager) Rename(e *Entry, newKey string) bool {
 	e.key = newKey
 	e.gen++
 	m.mu.Lock()
-	if m.byKey[old] == e {
-		delete(m.byKey, old)
-	}
 	if other := m.byKey[newKey]; other != nil && other != e {
 		other.to(stateDropped) // without other.mu, which lock order forbids here
 		go m.discard(other)
 	}
-	m.byKey[newKey] = e
+	m.bindLocked(newKey, e) // off old, onto newKey, with the old name indexed
 	m.mu.Unlock()
 	e.mu.Unlock()
 	_ = m.persistIfClosed(e) // logged; the rename stands in memory and in the next record
@@ -301,9 +272,7 @@ func (m *Manager) Drop(e *Entry) {
 	e.mu.Lock()
 	e.to(stateDropped)
 	m.mu.Lock()
-	if m.byKey[e.key] == e {
-		delete(m.byKey, e.key)
-	}
+	m.unbindLocked(e)
 	m.mu.Unlock()
 	e.mu.Unlock()
 	m.discard(e)
@@ -323,6 +292,7 @@ func (m *Manager) discard(e *Entry) {
 func (m *Manager) closeDroppedLocked(e *Entry) {
 	if s := e.stream; s != nil {
 		e.stream = nil
+		m.reindex(e)
 		go func() {
 			s.wg.Wait()
 			<-s.ready
@@ -420,24 +390,28 @@ func (m *Manager) schedule(e *Entry) {
 	if e.gen == e.cleanGen {
 		if e.readers == 0 {
 			m.forgetLocked(e)
+		} else {
+			// Still queued from before a writer opened it (an fsync
+			// stored it since): the queue passed it over while the writer
+			// held it, and takes it now, to find nothing left to upload.
+			m.enqueue(e)
 		}
 		return
 	}
 	e.to(stateQueued)
 	e.due = time.Now().Add(m.window)
-	m.poke()
 	m.mu.Lock()
+	m.queue.push(e, e.due, e.attempts > 0)
 	m.signalLocked() // a file released: a Drain may go on
 	m.mu.Unlock()
+	m.poke()
 }
 
 // forgetLocked removes a clean, closed entry: it is uploaded. Called with
 // e.mu held.
 func (m *Manager) forgetLocked(e *Entry) {
 	m.mu.Lock()
-	if m.byKey[e.key] == e {
-		delete(m.byKey, e.key)
-	}
+	m.unbindLocked(e)
 	m.mu.Unlock()
 	e.to(stateUploaded)
 	// The files go before their room is given back: a writer waiting for

@@ -6,7 +6,6 @@ package stage
 import (
 	"context"
 	"errors"
-	"sort"
 	"time"
 
 	"github.com/ssecfs/ssecfs/store"
@@ -29,60 +28,50 @@ func (m *Manager) loop() {
 }
 
 // startDue starts the uploads that are due and returns how long until the
-// next one is.
+// next one is. It looks only at the queue's heads (heap.go): k uploads
+// started cost O(k log N) with N files waiting, not N.
 func (m *Manager) startDue() time.Duration {
-	m.mu.Lock()
-	all := make([]*Entry, 0, len(m.byKey))
-	for _, e := range m.byKey {
-		all = append(all, e)
-	}
-	// Under pressure (a writer waits for room, or the journal is nearly
-	// full) the window ends as for a drain: the uplink must not idle.
-	draining := m.draining || m.pressureLocked()
-	m.mu.Unlock()
-	type cand struct {
-		e    *Entry
-		wait time.Duration
-	}
-	var due []cand
-	next := time.Hour
-	now := time.Now()
-	for _, e := range all {
-		e.mu.Lock()
-		ready := e.state() == stateQueued && e.writers == 0
-		wait := e.due.Sub(now)
-		if draining && e.attempts == 0 {
-			wait = 0 // the write-back window ends now; retry backoff does not
-		}
-		e.mu.Unlock()
-		if !ready {
-			continue
-		}
-		if wait > 0 {
-			next = min(next, wait)
-			continue
-		}
-		due = append(due, cand{e, wait})
-	}
-	sort.Slice(due, func(i, j int) bool { return due[i].wait < due[j].wait })
-	for _, c := range due {
-		e := c.e
+	for {
 		m.mu.Lock()
 		if m.running >= m.cfg.Parallel {
 			m.mu.Unlock()
-			return next // woken again when one ends
+			return time.Hour // woken again when one ends
 		}
-		m.running++
+		// Under pressure (a writer waits for room, or the journal is nearly
+		// full) the window ends as for a drain: the uplink must not idle.
+		windowEnds := m.draining || m.pressureLocked()
+		it, retry, wait, ok := m.queue.next(windowEnds, time.Now())
+		if !ok || wait > 0 {
+			m.mu.Unlock()
+			if !ok {
+				return time.Hour
+			}
+			return wait
+		}
+		m.queue.pop(retry)
 		m.mu.Unlock()
+		e := it.e
 		e.mu.Lock()
-		// Taken off the queue. If it left the queue meanwhile (a drain
-		// found it clean, or it was dropped), its state stays: the upload
-		// then has nothing to do.
+		if !it.current(retry) {
+			// Stale: a later push stands for the entry, or it left the
+			// queue, or a writer holds it.
+			m.repushStale(e)
+			e.mu.Unlock()
+			continue
+		}
+		m.mu.Lock()
+		m.running++ // only this loop adds to running: the check above holds
+		m.mu.Unlock()
+		// Taken off the queue. A drop without e.mu (Rename onto it) may
+		// have ended it meanwhile: its upload then has nothing to do.
 		e.moveIf(stateQueued, stateUploading)
 		e.mu.Unlock()
 		go func() {
 			err := m.upload(context.Background(), e)
 			m.retryLater(e, err) // before Drain is woken: it must see the retry queued
+			e.mu.Lock()
+			e.restLocked()
+			e.mu.Unlock()
 			m.mu.Lock()
 			m.running--
 			m.signalLocked()
@@ -90,7 +79,6 @@ func (m *Manager) startDue() time.Duration {
 			m.poke()
 		}()
 	}
-	return next
 }
 
 // retryLater requeues a failed upload with backoff: 1 s doubling up to
@@ -111,8 +99,10 @@ func (m *Manager) retryLater(e *Entry, err error) {
 	if !heals && e.attempts >= m.cfg.Attempts {
 		m.log.Error("upload failed; the file stays in the journal", "key", e.key, "attempts", e.attempts, "err", err)
 		// The queue gives up, unless something queued it again during
-		// the upload (a close, a drain), or another upload stored it.
+		// the upload (a close, a drain), or another upload stored it:
+		// queued, it is now a retry, due when that queued it.
 		e.moveIf(stateUploading, stateFailed)
+		m.enqueue(e)
 		return
 	}
 	delay := min(time.Second<<min(e.attempts-1, 16), m.retryCap())
@@ -132,6 +122,7 @@ func (m *Manager) retryLater(e *Entry, err error) {
 	}
 	e.to(stateQueued)
 	e.due = time.Now().Add(delay)
+	m.enqueue(e)
 }
 
 // transient says whether an upload's failure may heal by itself: the
@@ -170,13 +161,19 @@ func (m *Manager) Unreachable() (time.Time, error) {
 	return m.unreachable, m.netErr
 }
 
+// retryNow makes the uploads waiting out a backoff due now. Those are
+// all in the retry heap: it looks at them only, not at every file waiting.
 func (m *Manager) retryNow() {
 	now := time.Now()
 	n := 0
-	for _, e := range m.Under("") {
+	m.mu.Lock()
+	retrying := m.queue.retrying()
+	m.mu.Unlock()
+	for _, e := range retrying {
 		e.mu.Lock()
 		if e.state() == stateQueued && e.attempts > 0 && e.due.After(now) {
 			e.due = now
+			m.enqueue(e)
 			n++
 		}
 		e.mu.Unlock()

@@ -140,6 +140,7 @@ func (m *Manager) canFree(e *Entry) bool {
 			// stall rule decides when to give up.
 			if o.moveIf(stateFailed, stateQueued) {
 				o.attempts, o.due = 0, time.Now()
+				m.enqueue(o)
 			}
 			can = true
 		}

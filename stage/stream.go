@@ -104,6 +104,7 @@ func (m *Manager) pump(e *Entry) {
 		}
 		s = &stream{key: e.key, meta: MetaOf(e.attrs), ready: make(chan struct{})}
 		e.stream, e.mtimeFixed = s, true
+		m.reindex(e)
 		go m.createStream(s)
 	}
 	size := e.size
@@ -312,8 +313,10 @@ func (e *Entry) dropStreamedLocked() bool {
 	}
 	// The disk first, then the room: a writer waiting for it must not
 	// find the disk still holding the parts.
-	_ = unix.Fallocate(int(e.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
-		old/chunkSize*e.slot(), (end-old)/chunkSize*e.slot())
+	if f, err := e.spoolLocked(); err == nil {
+		_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
+			old/chunkSize*e.slot(), (end-old)/chunkSize*e.slot())
+	}
 	var freed int64
 	for i := old / chunkSize; i < end/chunkSize; i++ {
 		if e.has(i) {

@@ -70,7 +70,10 @@ func (e *Entry) jobLocked() *upJob {
 		u.base = &b
 	}
 	u.unchanged = e.nPresent == 0 && u.base != nil && e.baseLimit == u.base.Size && u.size == u.base.Size
-	e.stream = nil
+	if e.stream != nil {
+		e.stream = nil
+		e.m.reindex(e)
+	}
 	return u
 }
 
@@ -102,6 +105,7 @@ func (m *Manager) send(ctx context.Context, e *Entry, u *upJob) (store.Attrs, er
 		if err != nil && done {
 			e.mu.Lock()
 			e.stream = s // its parts are the only copy: retried as they are
+			m.reindex(e)
 			e.mu.Unlock()
 		}
 		if done {
@@ -204,6 +208,7 @@ func (m *Manager) settle(e *Entry, u *upJob, stored store.Attrs, err error) erro
 	} else {
 		e.replaces = true
 	}
+	m.reindex(e)
 	// Only the file's current name is news: a name it was renamed or
 	// deleted from during the upload must not come back into the listing.
 	if m.cfg.Uploaded != nil && e.key == u.key && !e.state().gone() {
@@ -229,13 +234,16 @@ func (m *Manager) keepOrForgetLocked(e *Entry, u *upJob) {
 	if e.gen != u.gen {
 		e.to(stateQueued)
 		e.due = time.Now()
-		m.poke()
+		m.enqueue(e)
 		return
 	}
 	// Stored as it is: out of the queue's hands (a failure is over).
 	if !e.moveIf(stateUploading, stateOpen) {
 		e.moveIf(stateFailed, stateOpen)
 	}
+	// Queued meanwhile (a drain, or an fsync's upload outside the queue):
+	// its attempts are back to 0, which may make it due sooner.
+	m.enqueue(e)
 }
 
 func slicesWithout(s, drop []string) []string {
