@@ -31,14 +31,15 @@ ns-as-user:
 test: servers vet unit ns-as-user fuzz-quick integration
 
 # Fuzzing what the bucket and the disk hand in: object names, metadata
-# values, journal records, disk-cache blocks. The seeds run with `unit`.
+# values, journal records, disk-cache blocks, the metadata kept between
+# mounts. The seeds run with `unit`.
 # `make fuzz` fuzzes each target FUZZTIME (2m); `fuzz-quick` (in `test`)
 # runs a fixed number of inputs each, about 10 s here: a run stopped by a
 # clock can end during the minimization of an input, which Go's fuzzer
 # then reports as a failure ("context deadline exceeded"). One worker:
 # the cores are shared. Minimizing an input is bounded to 1 s (Go's 60 s
 # default took a whole quick run).
-FUZZ_TARGETS := ns:FuzzObjectNames:100000 ns:FuzzObjectMetadata:100000 stage:FuzzJournalRecord:20000 cache:FuzzDiskBlock:5000
+FUZZ_TARGETS := ns:FuzzObjectNames:100000 ns:FuzzObjectMetadata:100000 stage:FuzzJournalRecord:20000 cache:FuzzDiskBlock:5000 metadisk:FuzzRecords:20000
 FUZZTIME ?= 2m
 fuzz:
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR='$(FUZZTIME)'
