@@ -67,7 +67,9 @@ type listing struct {
 	known    map[string]metadisk.Record
 	recalled int
 	learnt   bool
-	names    []string // sorted; nil until first needed
+	// seq is Namespace.changes when the listing was sent.
+	seq   uint64
+	names []string // sorted; nil until first needed
 	// metaAhead and dirsAhead are the indexes up to which the HEADs of
 	// files and of folder markers have been started.
 	metaAhead, dirsAhead int
@@ -153,6 +155,7 @@ func (d *Folder) listing(ctx context.Context) (*listing, error) {
 	l := n.takeAhead(ctx, prefix)
 	if l == nil || time.Since(l.at) >= n.opts.MetaTTL {
 		l = newListing(time.Now())
+		l.seq = n.changes.Load()
 		l.known = n.recall(prefix)
 		opts := store.ListOptions{Metadata: n.listMetadata()}
 		err = n.opts.Store.List(ctx, prefix, opts, func(e store.Entry) error {

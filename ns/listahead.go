@@ -78,6 +78,7 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) int {
 			defer close(a.done)
 			a.seq = n.changes.Load()
 			l := newListing(time.Now())
+			l.seq = a.seq
 			l.known = n.recall(p)
 			count := 0
 			// One page: a full one may have more behind it, and the
@@ -163,6 +164,12 @@ func (d *Folder) listsFrom(ctx context.Context, name string, after bool) {
 	i := sort.SearchStrings(l.names, name)
 	if after && i < len(l.names) && l.names[i] == name {
 		i++
+	}
+	if after && l.seq != d.ns.changes.Load() {
+		// This mount changes the bucket (a copy into the tree, not a
+		// read-only walk): listings made ahead would be thrown away.
+		d.mu.Unlock()
+		return
 	}
 	if i < l.listsAhead-listAheadCount/2 {
 		d.mu.Unlock()
