@@ -253,15 +253,17 @@ func pickTools(names []string, bin string, options []string) ([]func() Tool, err
 		}
 	}
 	for _, want := range names {
-		if all[want] == nil {
-			return nil, fmt.Errorf("-tools: unknown tool %q (%s)", want, strings.Join(toolNames, ", "))
+		if all[want] == nil && want != "ssecfs-new" {
+			return nil, fmt.Errorf("-tools: unknown tool %q (%s, ssecfs-new)", want, strings.Join(toolNames, ", "))
 		}
 	}
 	return out, nil
 }
 
 // keptTools are the tools of the kept buckets' walks: ssecfs as users run
-// it (what it learnt kept between mounts) and on a new machine, the other
+// it (what it learnt kept between mounts) and on a new machine (with the
+// default tools, or -tools ssecfs,ssecfs-new: it sends a HEAD per file, the
+// longest runs), the other
 // chosen tools but rclone writes (the same as rclone off for reads), and
 // the floor, the raw listing.
 func keptTools(names []string, bin string, options []string) []func() Tool {
@@ -270,7 +272,10 @@ func keptTools(names []string, bin string, options []string) []func() Tool {
 		switch {
 		case !slices.Contains(names, n):
 		case n == "ssecfs":
-			out = append(out, newSSECFSKept(bin, options), newSSECFSNew(bin, options))
+			out = append(out, newSSECFSKept(bin, options))
+			if slices.Contains(names, "ssecfs-new") || slices.Equal(names, toolNames) {
+				out = append(out, newSSECFSNew(bin, options))
+			}
 		case n == "aws":
 			out = append(out, newAWS)
 		case n == "rclone":
@@ -278,6 +283,9 @@ func keptTools(names []string, bin string, options []string) []func() Tool {
 		case n == "s3fs":
 			out = append(out, newS3fs)
 		}
+	}
+	if slices.Contains(names, "ssecfs-new") && !slices.Contains(names, "ssecfs") {
+		out = append([]func() Tool{newSSECFSNew(bin, options)}, out...)
 	}
 	return append(out, newRawLister)
 }
