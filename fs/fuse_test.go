@@ -52,6 +52,14 @@ func testMount(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration
 // filesystem.
 func testMountFS(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration, opts ...func(*Options)) (string, *FS) {
 	t.Helper()
+	dir, f, _ := testMountLog(t, m, prefix, ttl, MountOptions{FsName: "ssecfs:test"}, opts...)
+	return dir, f
+}
+
+// testMountLog is testMountFS with the kernel-facing options given, and
+// the filesystem's log (with every FUSE request when mo.Debug is set).
+func testMountLog(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration, mo MountOptions, opts ...func(*Options)) (string, *FS, *syncBuffer) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("in-process FUSE tests mount directly and need root")
 	}
@@ -60,9 +68,13 @@ func testMountFS(t *testing.T, m *memstore.Store, prefix string, ttl time.Durati
 		t.Fatal(err)
 	}
 	var logs syncBuffer
+	level := slog.LevelInfo
+	if mo.Debug {
+		level = slog.LevelDebug
+	}
 	o := Options{
 		Store: m, Cache: c, Prefix: prefix, MetaTTL: ttl, ReadAhead: 16 << 10,
-		Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level})),
 	}
 	for _, change := range opts {
 		change(&o)
@@ -72,7 +84,7 @@ func testMountFS(t *testing.T, m *memstore.Store, prefix string, ttl time.Durati
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	srv, err := f.Mount(dir, MountOptions{FsName: "ssecfs:test"})
+	srv, err := f.Mount(dir, mo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +97,7 @@ func testMountFS(t *testing.T, m *memstore.Store, prefix string, ttl time.Durati
 			t.Logf("filesystem log:\n%s", logs.String())
 		}
 	})
-	return dir, f
+	return dir, f, &logs
 }
 
 func names(t *testing.T, dir string) []string {

@@ -51,10 +51,10 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 			// go-fuse's splice path would put each reply's header in a
 			// pipe, then drain it and write the reply as without it.
 			DisableSplice: true,
-			// Without readdirplus, a listing answers names and types only:
-			// `find` and `ls` cost no HEAD; `ls -l` looks each file up,
-			// and those lookups fetch metadata in parallel (dir.go).
-			DisableReadDirPlus: true,
+			// Readdirplus answers with a listing the attributes known
+			// without a request (dirhandle.go); the others are looked up
+			// when a program stats them, in parallel (dir.go), so `find`
+			// costs no HEAD.
 			// S3 has no extended attributes: ENOSYS makes the kernel stop
 			// asking, and `cp -a` falls back to plain modes.
 			DisableXAttrs: true,

@@ -82,6 +82,8 @@ type listing struct {
 	firstStat string
 	metaList  *metaListing
 	stats     atomic.Int32
+	// withMeta: the listing asked for metadata (listMetadata).
+	withMeta bool
 }
 
 func newListing(at time.Time) *listing { return &listing{at: at, entries: map[string]Entry{}} }
@@ -157,7 +159,8 @@ func (d *Folder) listing(ctx context.Context) (*listing, error) {
 		l = newListing(time.Now())
 		l.seq = n.changes.Load()
 		l.known = n.recall(prefix)
-		opts := store.ListOptions{Metadata: n.listMetadata()}
+		l.withMeta = n.listMetadata() && len(l.known) == 0
+		opts := store.ListOptions{Metadata: l.withMeta}
 		err = n.opts.Store.List(ctx, prefix, opts, func(e store.Entry) error {
 			n.addEntry(l, prefix, e, l.at)
 			return nil

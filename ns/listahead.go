@@ -80,10 +80,11 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) int {
 			l := newListing(time.Now())
 			l.seq = a.seq
 			l.known = n.recall(p)
+			l.withMeta = n.listMetadata() && len(l.known) == 0
 			count := 0
 			// One page: a full one may have more behind it, and the
 			// folder is listed whole when (if) it is asked for.
-			opts := store.ListOptions{Limit: listAheadMax, Metadata: n.listMetadata()}
+			opts := store.ListOptions{Limit: listAheadMax, Metadata: l.withMeta}
 			err := n.opts.Store.List(ctx, p, opts, func(e store.Entry) error {
 				count++
 				n.addEntry(l, p, e, l.at)

@@ -265,3 +265,13 @@ func (n *Namespace) Proven(ctx context.Context, key string) (store.Attrs, error)
 // Forget drops what is known of key (an object that changed under a
 // reader): the next question asks the server.
 func (n *Namespace) Forget(key string) { n.meta.forget(key) }
+
+// settled reports whether key has a fresh, finished answer that a stat
+// uses as is: its attributes, or that it does not exist.
+func (m *metaCache) settled(key string) bool {
+	m.mu.Lock()
+	e, ok := m.entries.Peek(key)
+	m.mu.Unlock()
+	return ok && isDone(e) && !e.forgotten && time.Since(e.at) < m.ttl &&
+		(e.err == nil || errors.Is(e.err, store.ErrNotFound))
+}

@@ -97,7 +97,9 @@ func (ml *metaListing) wait(key string) {
 	}
 }
 
-// listMetadata says whether a listing should ask for metadata (above).
+// listMetadata says whether a listing should ask for metadata (above). A
+// folder that an earlier mount's records are kept for is listed plainly
+// whatever it says: the records answer the stats (known.go).
 func (n *Namespace) listMetadata() bool {
 	if !n.opts.Store.ListsMetadata() {
 		return false
@@ -182,7 +184,7 @@ func (n *Namespace) listChunk(ml *metaListing, c *metaChunk, prefix string) {
 // HEADs of the files listed after it so that a program stat'ing a whole
 // folder gets them in parallel.
 func (d *Folder) ObjectAttrs(ctx context.Context, key string) (store.Attrs, error) {
-	if l := d.freshListing(); l != nil {
+	if l := d.freshListing(); l != nil && ctx.Value(unaskedKey{}) == nil {
 		l.stats.Add(1) // this mount's programs stat what they list
 	}
 	m := d.ns.meta
@@ -204,4 +206,45 @@ func (d *Folder) ObjectAttrs(ctx context.Context, key string) (store.Attrs, erro
 		d.HeadsAhead(ctx, name, false)
 	}
 	return m.get(ctx, key)
+}
+
+// unaskedKey marks a context of a lookup no program asked for.
+type unaskedKey struct{}
+
+// Unasked marks ctx as a lookup made for the kernel's readdirplus rather
+// than by a program: it is not counted as a program's stat (listForMeta).
+func Unasked(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unaskedKey{}, true)
+}
+
+// Known reports whether the attributes of name, as a stat would show them,
+// are at hand without a request: a file waiting in the journal, an object
+// whose answer is fresh (fetched within the TTL, listed with metadata, or
+// kept by an earlier mount for the version just listed), a folder whose
+// marker's answer is (present or absent). A name the folder's fresh
+// listing does not hold is not known, nor are the files of a listing made
+// with metadata: their lookups are what tells whether the programs
+// walking the mount stat what they list (listMetadata), and a lookup
+// answered from that listing costs no request either.
+func (d *Folder) Known(name string) bool {
+	d.mu.Lock()
+	l := d.freshListingLocked()
+	var c Entry
+	ok := false
+	if l != nil {
+		c, ok = l.entries[name]
+	}
+	key := d.prefix + name
+	d.mu.Unlock()
+	if !ok || (!c.Dir && l.withMeta) {
+		return false
+	}
+	if c.Dir {
+		return d.ns.meta.settled(key + "/")
+	}
+	if st := d.ns.stage; st != nil && st.Lookup(key) != nil {
+		return true
+	}
+	_, fresh := d.ns.meta.peek(key)
+	return fresh
 }
