@@ -33,6 +33,9 @@ type metaCache struct {
 
 	mu      sync.Mutex
 	entries *lru.Cache[string, *metaEntry] // guarded by mu for the check-then-insert
+	// prefetching counts the prefetches still walking their keys and the
+	// HEADs they started: a test waits for them before it ages answers.
+	prefetching sync.WaitGroup
 }
 
 type metaEntry struct {
@@ -171,7 +174,9 @@ func (m *metaCache) peek(key string) (store.Attrs, bool) {
 // folder of 100,000 objects does not become 100,000 waiting goroutines.
 func (m *metaCache) prefetch(ctx context.Context, keys []string) {
 	ctx = context.WithoutCancel(ctx)
+	m.prefetching.Add(1)
 	go func() {
+		defer m.prefetching.Done()
 		for _, k := range keys {
 			m.sem <- struct{}{}
 			e, created := m.entry(k)
@@ -179,7 +184,9 @@ func (m *metaCache) prefetch(ctx context.Context, keys []string) {
 				<-m.sem
 				continue
 			}
+			m.prefetching.Add(1)
 			go func() {
+				defer m.prefetching.Done()
 				m.head(ctx, k, e)
 				<-m.sem
 			}()

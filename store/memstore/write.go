@@ -73,6 +73,9 @@ func (s *Store) putLocked(key string, data []byte, meta map[string]string, keyMD
 		// S3.Head) give them in lower case, whatever case was sent.
 		m[strings.ToLower(k)] = v
 	}
+	if _, ok := s.objects[key]; !ok {
+		s.sorted = nil
+	}
 	s.objects[key] = &object{data: data, meta: m, keyMD5: keyMD5, etag: "etag-" + strconv.Itoa(s.seq), mtime: s.now()}
 }
 
@@ -231,6 +234,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	delete(s.objects, key)
+	s.sorted = nil
 	return nil
 }
 
