@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: bench-backup bench-nightly build unit ns-as-user test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick fuzz-run
+.PHONY: bench-backup bench-memory bench-nightly build unit ns-as-user test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick fuzz-run
 
 build:
 	go build $(GOFLAGS_BUILD) -o bin/ssecfs ./cmd/ssecfs
@@ -106,6 +106,14 @@ bench-nightly:
 
 bench-quick:
 	go run ./bench -quick
+
+# The daemon's memory per object walked by find and by a walk that stats
+# every file (rsync, ls -lR), on an in-memory bucket of 100,000 and of
+# 1,000,000 objects (fs/memory_test.go; needs root for FUSE and
+# drop_caches). About 2 minutes.
+bench-memory:
+	go test -run '^$$' -bench WalkMemory -benchtime 1x -timeout 0 ./fs
+	SSECFS_WALK_OBJECTS=1000000 go test -run '^$$' -bench WalkMemory -benchtime 1x -timeout 0 ./fs
 
 clean:
 	rm -rf bin

@@ -50,7 +50,7 @@ func testMount(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration
 
 // testMountFS is testMount with options changed by each of opts, and the
 // filesystem.
-func testMountFS(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration, opts ...func(*Options)) (string, *FS) {
+func testMountFS(t testing.TB, m *memstore.Store, prefix string, ttl time.Duration, opts ...func(*Options)) (string, *FS) {
 	t.Helper()
 	dir, f, _ := testMountLog(t, m, prefix, ttl, MountOptions{FsName: "ssecfs:test"}, opts...)
 	return dir, f
@@ -58,7 +58,7 @@ func testMountFS(t *testing.T, m *memstore.Store, prefix string, ttl time.Durati
 
 // testMountLog is testMountFS with the kernel-facing options given, and
 // the filesystem's log (with every FUSE request when mo.Debug is set).
-func testMountLog(t *testing.T, m *memstore.Store, prefix string, ttl time.Duration, mo MountOptions, opts ...func(*Options)) (string, *FS, *syncBuffer) {
+func testMountLog(t testing.TB, m *memstore.Store, prefix string, ttl time.Duration, mo MountOptions, opts ...func(*Options)) (string, *FS, *syncBuffer) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("in-process FUSE tests mount directly and need root")

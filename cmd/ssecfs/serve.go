@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -100,14 +99,11 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 // reads of big files are slower without it) and bounds the heap; the
 // function returned closes the disk tier.
 func openCaches(c *mountConfig, log *slog.Logger) (*cache.Cache, func(), error) {
-	// Keep the heap near what the caches are allowed (the blocks, the
-	// read-ahead in flight, the spare buffers the cache reuses, and 32 MiB
-	// for the rest), so that a garbage collection cycle does not let the
-	// daemon grow to twice its live data: a 1 GiB read peaked at 293 MiB
-	// with 64 MiB for the rest. The limit is soft: upload buffers (64 MiB
-	// for a multipart upload, as much for a stream's parts in flight)
+	// Keep the heap near what the caches are allowed, unless metadata
+	// outgrows them (memlimit.go). The limit is soft: upload buffers (64
+	// MiB for a multipart upload, as much for a stream's parts in flight)
 	// beside a big read make the collector run more often, nothing fails.
-	debug.SetMemoryLimit(c.cacheSize + c.readAhead + cache.Spares*c.blockSize + 32<<20)
+	go keepMemoryLimit(c.cacheSize + c.readAhead + cache.Spares*c.blockSize + 32<<20)
 	disk, err := openDiskCache(c)
 	if err != nil {
 		log.Warn("no disk cache", "err", err)
