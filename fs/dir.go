@@ -124,8 +124,10 @@ func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) (*f
 		sub = d.fsys.newDir(d.fsys.ns.Folder(d.Prefix() + name + "/"))
 		ch = d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	}
-	d.f.HeadsAhead(ctx, name, true)
-	d.f.ListsAhead(ctx, name)
+	if !ns.IsUnasked(ctx) { // readdirplus: no program is walking yet
+		d.f.HeadsAhead(ctx, name, true)
+		d.f.ListsAhead(ctx, name)
+	}
 	if errno := sub.fill(ctx, &out.Attr); errno != 0 {
 		return nil, errno
 	}

@@ -25,6 +25,10 @@ func TestKnownAttributesComeWithTheListing(t *testing.T) {
 				map[string]string{"mtime": fmt.Sprint(1500000000+i, ".25"), "mode": "0600"}, ourMD5)
 		}
 	}
+	for _, sub := range []string{"a", "b", "c", "d"} {
+		m.Seed("tree/"+sub+"/", nil, map[string]string{"mode": "0700"}, "")
+		m.Seed("tree/"+sub+"/x", []byte("x"), nil, ourMD5)
+	}
 	dir, f, logs := testMountLog(t, m, "", time.Minute, MountOptions{FsName: "ssecfs:test", Debug: true})
 	ctx := context.Background()
 	known := f.ns.Folder("known/")
@@ -37,9 +41,9 @@ func TestKnownAttributesComeWithTheListing(t *testing.T) {
 		}
 	}
 	lookups := func() int { return strings.Count(logs.String(), ": LOOKUP ") }
-	heads := func() (n int) {
+	heads := func(prefix string) (n int) {
 		for _, c := range m.Calls() {
-			if c.Op == "head" {
+			if c.Op == "head" && strings.HasPrefix(c.Key, prefix) {
 				n++
 			}
 		}
@@ -68,14 +72,29 @@ func TestKnownAttributesComeWithTheListing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "unknown")); err != nil {
 		t.Fatal(err)
 	}
-	h := heads()
+	h := heads("unknown/f")
 	names(t, filepath.Join(dir, "unknown"))
-	if n := heads() - h; n != 0 {
+	if n := heads("unknown/f") - h; n != 0 {
 		t.Errorf("listing a folder of unknown files: %d HEADs, want 0", n)
 	}
 	before = lookups()
 	statAll("unknown")
 	if n := lookups() - before; n != 20 {
 		t.Errorf("stat of 20 unknown files: %d lookups, want 20", n)
+	}
+
+	// A folder of folders, one of which is known: reading it names them
+	// all and starts no HEAD of the others' markers (find would not).
+	if _, err := f.ns.Folder("tree/a/").Attrs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tree")); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names(t, filepath.Join(dir, "tree")), " "); got != "a/ b/ c/ d/" {
+		t.Fatalf("tree: %s", got)
+	}
+	if n := heads("tree/") - 2; n != 0 { // tree/a/ asked above, tree/ by the stat
+		t.Errorf("reading a folder of folders, one known: %d HEADs, want 0", n)
 	}
 }

@@ -122,7 +122,7 @@ func (d *Folder) Attrs(ctx context.Context) (Attrs, error) {
 	if prefix == "" {
 		return a, nil
 	}
-	if parent, name := n.parentOf(strings.TrimSuffix(prefix, "/")); parent != nil && prefix != n.opts.Prefix {
+	if parent, name := n.parentOf(strings.TrimSuffix(prefix, "/")); parent != nil && prefix != n.opts.Prefix && !IsUnasked(ctx) {
 		parent.HeadsAhead(ctx, name, true) // many folders: their HEADs in parallel
 	}
 	h, err := n.meta.get(ctx, prefix)

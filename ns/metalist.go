@@ -184,7 +184,7 @@ func (n *Namespace) listChunk(ml *metaListing, c *metaChunk, prefix string) {
 // HEADs of the files listed after it so that a program stat'ing a whole
 // folder gets them in parallel.
 func (d *Folder) ObjectAttrs(ctx context.Context, key string) (store.Attrs, error) {
-	if l := d.freshListing(); l != nil && ctx.Value(unaskedKey{}) == nil {
+	if l := d.freshListing(); l != nil && !IsUnasked(ctx) {
 		l.stats.Add(1) // this mount's programs stat what they list
 	}
 	m := d.ns.meta
@@ -212,10 +212,15 @@ func (d *Folder) ObjectAttrs(ctx context.Context, key string) (store.Attrs, erro
 type unaskedKey struct{}
 
 // Unasked marks ctx as a lookup made for the kernel's readdirplus rather
-// than by a program: it is not counted as a program's stat (listForMeta).
+// than by a program: it is not counted as a program's stat (listForMeta),
+// and starts nothing ahead (a program that only reads names, `find`, would
+// not have asked for the HEADs and listings a stat starts).
 func Unasked(ctx context.Context) context.Context {
 	return context.WithValue(ctx, unaskedKey{}, true)
 }
+
+// IsUnasked reports whether ctx is marked by Unasked.
+func IsUnasked(ctx context.Context) bool { return ctx.Value(unaskedKey{}) != nil }
 
 // Known reports whether the attributes of name, as a stat would show them,
 // are at hand without a request: a file waiting in the journal, an object
