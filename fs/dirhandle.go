@@ -13,10 +13,10 @@ import (
 // dirHandle is an open folder. It reads as go-fuse's own folder handle
 // does (the names of Dir.Readdir, listed at the first read), and answers
 // the kernel's readdirplus: each name's attributes come with the listing
-// when they are at hand without a request (kept by
-// an earlier mount, fetched within the TTL, listed with metadata, waiting
-// in the journal). rsync, `ls -l` and `du` then stat a whole folder of
-// known files with no lookup each; a name whose attributes would need a
+// when they are at hand without a request (kept by an earlier mount,
+// fetched within the TTL, waiting in the journal: ns.Folder.Known). `ls
+// -l`, `du` and `rsync --delete` then stat a whole folder of known files
+// with no lookup each; a name whose attributes would need a
 // HEAD is sent without them, and the kernel looks it up only if a program
 // stats it, so `find` still sends no HEAD.
 type dirHandle struct {
