@@ -69,12 +69,13 @@ func newMetaCache(st store.Store, ttl time.Duration, parallel, capacity int, off
 // fresh reports whether e may be used: a HEAD in flight always may (waiting
 // for it beats sending another), a finished one only within the TTL.
 func (m *metaCache) fresh(e *metaEntry) bool {
-	select {
-	case <-e.done:
-		return !e.forgotten && time.Since(e.at) < m.ttl
-	default:
-		return true
-	}
+	return !isDone(e) || m.current(e)
+}
+
+// current reports whether a finished entry still answers: not a change of
+// this mount's, and within the TTL.
+func (m *metaCache) current(e *metaEntry) bool {
+	return !e.forgotten && time.Since(e.at) < m.ttl
 }
 
 // entry returns the fresh entry for key, or a new one that the caller must
@@ -163,7 +164,7 @@ func (m *metaCache) peek(key string) (store.Attrs, bool) {
 	}
 	select {
 	case <-e.done:
-		return e.attrs, e.err == nil && !e.forgotten && time.Since(e.at) < m.ttl
+		return e.attrs, e.err == nil && m.current(e)
 	default:
 		return store.Attrs{}, false
 	}
@@ -279,6 +280,6 @@ func (m *metaCache) settled(key string) bool {
 	m.mu.Lock()
 	e, ok := m.entries.Peek(key)
 	m.mu.Unlock()
-	return ok && isDone(e) && !e.forgotten && time.Since(e.at) < m.ttl &&
+	return ok && isDone(e) && m.current(e) &&
 		(e.err == nil || errors.Is(e.err, store.ErrNotFound))
 }
