@@ -40,6 +40,7 @@ type config struct {
 	// nightlyFiles is the size of the nightly tree; keptMakers, the tools
 	// run in kept buckets (nightly.go).
 	nightlyFiles int
+	nightlyWalks []string
 	keptMakers   []func() Tool
 }
 
@@ -50,6 +51,7 @@ func parseFlags() (*config, error) {
 	workloads := flag.String("workloads", strings.Join(workloadNames[:len(workloadNames)-2], ","),
 		"comma-separated workloads: "+strings.Join(workloadNames, ", ")+` ("backup", -size of 8 MiB files copied in, and "nightly", walks of a kept tree of -nightly-files files, are not run by default: make bench-backup, make bench-nightly)`)
 	flag.IntVar(&c.nightlyFiles, "nightly-files", 100000, "files of the nightly tree (in folders of 100), kept with its bucket between runs")
+	walks := flag.String("nightly-walks", strings.Join(nightlyWalks, ","), "comma-separated walks of the nightly tree: "+strings.Join(nightlyWalks, ", "))
 	size := flag.String("size", "1G", "size of the file read and written (quick: 128M)")
 	flag.BoolVar(&c.quick, "quick", false, "one run of a 128 MiB object, unless -runs or -size say otherwise")
 	flag.IntVar(&c.runs, "runs", 3, "runs per tool, workload and server (quick: 1)")
@@ -62,6 +64,12 @@ func parseFlags() (*config, error) {
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, key files) even when every run passed")
 	flag.Parse()
 	c.options = strings.Fields(*options)
+	c.nightlyWalks = splitList(*walks)
+	for _, w := range c.nightlyWalks {
+		if !slices.Contains(nightlyWalks, w) {
+			return nil, fmt.Errorf("-nightly-walks: unknown walk %q (%s)", w, strings.Join(nightlyWalks, ", "))
+		}
+	}
 	if flag.NArg() != 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
@@ -336,7 +344,7 @@ func makeWorkloads(c *config, work string) ([]Workload, error) {
 		case n == "backup":
 			out = append(out, &copyIn{tree: backup})
 		case n == "nightly":
-			out = append(out, nightlyWorkloads(c.nightlyFiles)...)
+			out = append(out, nightlyWorkloads(c.nightlyFiles, c.nightlyWalks)...)
 		}
 	}
 	return out, nil

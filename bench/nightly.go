@@ -176,10 +176,13 @@ type nightlyOp struct {
 	op  string // rsync, find, du, ls
 }
 
-func nightlyWorkloads(files int) []Workload {
+// nightlyWalks are the walks of the nightly tree.
+var nightlyWalks = []string{"rsync", "find", "du", "ls"}
+
+func nightlyWorkloads(files int, walks []string) []Workload {
 	set := newNightlySet(files)
 	var out []Workload
-	for _, op := range []string{"rsync", "find", "du", "ls"} {
+	for _, op := range walks {
 		out = append(out, &nightlyOp{set: set, op: op})
 	}
 	return out

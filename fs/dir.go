@@ -125,8 +125,8 @@ func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) (*f
 		ch = d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	}
 	if !ns.IsUnasked(ctx) { // readdirplus: no program is walking yet
+		d.f.ListsAhead(ctx, name) // first: a folder listed ahead needs no HEAD ahead
 		d.f.HeadsAhead(ctx, name, true)
-		d.f.ListsAhead(ctx, name)
 	}
 	if errno := sub.fill(ctx, &out.Attr); errno != 0 {
 		return nil, errno

@@ -41,7 +41,8 @@ func (d *Folder) SmallFilesAfter(name string, count int) []string {
 
 // HeadsAhead starts the HEADs of the files (or, with dirs, of the folder
 // markers) listed after name, so that a program stat'ing every one of a
-// folder in order finds them answered.
+// folder in order finds them answered. Folders listed ahead are left to
+// their listings (markerAhead): call ListsAhead first.
 func (d *Folder) HeadsAhead(ctx context.Context, name string, dirs bool) {
 	d.ns.meta.prefetch(ctx, d.metaKeysAfter(name, dirs))
 }
@@ -58,6 +59,13 @@ func (d *Folder) metaKeysAfter(name string, dirs bool) []string {
 	l.sortNames()
 	i := sort.SearchStrings(l.names, name)
 	ahead := d.ns.opts.MetaAhead
+	if dirs && d.ns.lists != nil {
+		// Folders are listed ahead in a window of their own, and a listing
+		// starts its folder's marker HEAD (markerAhead), tied to the
+		// version it shows so that it can be kept: a HEAD sent before
+		// could not be. HEADs here only for the folders it skipped.
+		ahead = listAheadCount
+	}
 	// Top up only when the reader has used half of the window, so a stat
 	// costs no work in the common case. Files and folders have windows of
 	// their own: `find` stats folders only, and should not HEAD files.
@@ -73,7 +81,11 @@ func (d *Folder) metaKeysAfter(name string, dirs bool) []string {
 	for _, n := range l.names[min(max(i, *done), end):end] {
 		if c, ok := l.entries[n]; ok && c.Dir == dirs {
 			if dirs {
-				keys = append(keys, d.prefix+n+"/") // its marker
+				// Its marker, unless its listing made ahead answers
+				// for it (markerAhead).
+				if p := d.prefix + n + "/"; !d.ns.aheadHeld(p) {
+					keys = append(keys, p)
+				}
 			} else {
 				keys = append(keys, d.prefix+n)
 			}

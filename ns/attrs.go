@@ -106,8 +106,9 @@ func (n *Namespace) Object(key string, h store.Attrs, a Attrs) Attrs {
 
 // FolderAttrs are the mode, owner and mtime kept in the folder's marker
 // object (as s3fs keeps them), or defaults for a folder without one. A
-// stat of a folder starts the HEADs of the folders listed after it in its
-// parent: a program that stats one stats its neighbours next.
+// stat of a folder starts the listings (or the marker HEADs) of the
+// folders listed after it in its parent: a program that stats one stats
+// its neighbours next.
 func (d *Folder) Attrs(ctx context.Context) (Attrs, error) {
 	n := d.ns
 	prefix := d.Prefix()
@@ -123,8 +124,16 @@ func (d *Folder) Attrs(ctx context.Context) (Attrs, error) {
 		return a, nil
 	}
 	if parent, name := n.parentOf(strings.TrimSuffix(prefix, "/")); parent != nil && prefix != n.opts.Prefix && !IsUnasked(ctx) {
-		parent.HeadsAhead(ctx, name, true) // many folders: their HEADs in parallel
+		// Many folders: their listings (which show each marker's version)
+		// or their markers' HEADs, in parallel.
+		parent.ListsAhead(ctx, name)
+		parent.HeadsAhead(ctx, name, true)
 	}
+	// The listing made ahead shows the marker's version: it confirmed the
+	// record kept by an earlier mount, or the marker's HEAD is on its way.
+	// Claimed even if that HEAD is in: what it taught is kept with the
+	// folder's listing.
+	d.claimAhead(ctx)
 	h, err := n.meta.get(ctx, prefix)
 	switch {
 	case err == nil:

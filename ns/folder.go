@@ -84,6 +84,10 @@ type listing struct {
 	stats     atomic.Int32
 	// withMeta: the listing asked for metadata (listMetadata).
 	withMeta bool
+	// marker is the version of the folder's own marker object (its key is
+	// the prefix: mode, owner and mtime of the folder), if listed; the
+	// record kept for it is under the name "" (known.go).
+	marker *metadisk.Version
 }
 
 func newListing(at time.Time) *listing { return &listing{at: at, entries: map[string]Entry{}} }
@@ -128,7 +132,20 @@ func (d *Folder) freshListing() *listing {
 }
 
 // listing returns a fresh listing, listing the prefix if needed.
-func (d *Folder) listing(ctx context.Context) (*listing, error) {
+func (d *Folder) listing(ctx context.Context) (*listing, error) { return d.list1(ctx, false) }
+
+// claimAhead makes the listing made ahead for the folder its snapshot, if
+// there is one (waiting for it if it is on its way), and lists nothing
+// otherwise: a folder's stat wants the listing's word on its marker, but
+// must not list a big folder whole.
+func (d *Folder) claimAhead(ctx context.Context) {
+	if d.ns.aheadHeld(d.Prefix()) {
+		_, _ = d.list1(ctx, true)
+	}
+}
+
+// list1 is listing; aheadOnly, it takes the listing made ahead or none.
+func (d *Folder) list1(ctx context.Context, aheadOnly bool) (*listing, error) {
 	// Not cut by the caller's interrupt: the listing is shared with every
 	// lookup waiting for it, and a Go program's thread gets a signal (and
 	// its FUSE request an interrupt) at any time; rmdir and unlink then
@@ -155,6 +172,12 @@ func (d *Folder) listing(ctx context.Context) (*listing, error) {
 	var err error
 	n := d.ns
 	l := n.takeAhead(ctx, prefix)
+	if aheadOnly && (l == nil || time.Since(l.at) >= n.opts.MetaTTL) {
+		d.mu.Lock()
+		d.listingNow, d.replay = false, nil
+		d.mu.Unlock()
+		return nil, nil
+	}
 	if l == nil || time.Since(l.at) >= n.opts.MetaTTL {
 		l = newListing(time.Now())
 		l.seq = n.changes.Load()
@@ -223,6 +246,9 @@ func (n *Namespace) addEntry(l *listing, prefix string, e store.Entry, sent time
 		n.meta.confirm(e.Key, v, sent, &rec)
 	default:
 		n.meta.confirm(e.Key, v, sent, nil) // known in memory, past the TTL
+	}
+	if ok && rest == "" && !e.IsPrefix {
+		l.marker = &v
 	}
 	if !ok || rest == "" {
 		return // this folder's own marker object, or not in it at all

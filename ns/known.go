@@ -1,6 +1,7 @@
 package ns
 
 import (
+	"strings"
 	"time"
 
 	"github.com/ssecfs/ssecfs/metadisk"
@@ -76,8 +77,12 @@ func (m *metaCache) known(key string, v metadisk.Version) (store.Attrs, bool) {
 // listedVersion is metaCache.listed: the version of key in its folder's
 // last listing, if that listing was answered before sent and the entry is
 // the listing's (not a change of this mount patched in).
+// A folder's marker (key ending in "/") is listed in the folder itself.
 func (n *Namespace) listedVersion(key string, sent time.Time) (metadisk.Version, bool) {
 	d, name := n.parentOf(key)
+	if strings.HasSuffix(key, "/") {
+		d = n.loaded(key)
+	}
 	if d == nil {
 		return metadisk.Version{}, false
 	}
@@ -86,6 +91,12 @@ func (n *Namespace) listedVersion(key string, sent time.Time) (metadisk.Version,
 	l := d.list
 	if l == nil || l.answered.IsZero() || l.answered.After(sent) {
 		return metadisk.Version{}, false
+	}
+	if strings.HasSuffix(key, "/") {
+		if l.marker == nil || d.prefix != key {
+			return metadisk.Version{}, false
+		}
+		return *l.marker, true
 	}
 	c, ok := l.entries[name]
 	if !ok || c.Dir || !c.Listed || c.Object.Key != key {
@@ -105,7 +116,11 @@ func (n *Namespace) recall(prefix string) map[string]metadisk.Record {
 // learntKey marks the folder of key for saving: a version of one of its
 // objects became known.
 func (n *Namespace) learntKey(key string) {
-	if d, _ := n.parentOf(key); d != nil {
+	d, _ := n.parentOf(key)
+	if strings.HasSuffix(key, "/") {
+		d = n.loaded(key) // a marker's record is kept with its folder's
+	}
+	if d != nil {
 		n.learnt(d)
 	}
 }
@@ -158,7 +173,11 @@ func (n *Namespace) saveFolder(d *Folder) {
 	prefix, l := d.prefix, d.list
 	var listed []store.Entry
 	if l != nil {
-		listed = make([]store.Entry, 0, len(l.entries))
+		listed = make([]store.Entry, 0, len(l.entries)+1)
+		if l.marker != nil { // the folder's own, under the name ""
+			m := *l.marker
+			listed = append(listed, store.Entry{Key: prefix, ETag: m.ETag, Size: m.Size, LastModified: m.LastModified})
+		}
 		for _, c := range l.entries {
 			if c.Listed && !c.Dir {
 				listed = append(listed, c.Object)

@@ -91,12 +91,49 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) int {
 				return nil
 			})
 			l.listed()
+			if err == nil {
+				n.markerAhead(ctx, p, l) // a marker is its folder's first key
+			}
 			if err == nil && count < listAheadMax {
 				a.l = l
 			}
 		}()
 	}
 	return len(prefixes)
+}
+
+// markerAhead makes sure the folder's attributes are on their way once its
+// listing made ahead is in: a walk enters the folders it lists ahead, and
+// entering one is a stat. The listing showed the marker's version, which
+// confirmed the record an earlier mount kept (addEntry); else the marker's
+// HEAD starts now, tied to that version so that it can be kept. Before
+// the listing is handed over: a stat waiting for it finds the HEAD on its
+// way rather than sending another. A folder with no marker listed is
+// HEADed too (its answer, not found, is what a stat shows).
+func (n *Namespace) markerAhead(ctx context.Context, prefix string, l *listing) {
+	if n.meta.settled(prefix) {
+		return
+	}
+	if l.marker == nil {
+		n.meta.lookup(ctx, prefix)
+		return
+	}
+	if n.meta.lookupVersion(ctx, prefix, *l.marker) {
+		l.learnt = true
+	}
+}
+
+// aheadHeld says whether a listing made ahead for prefix waits to be
+// claimed, or is on its way.
+func (n *Namespace) aheadHeld(prefix string) bool {
+	la := n.lists
+	if la == nil {
+		return false
+	}
+	la.mu.Lock()
+	defer la.mu.Unlock()
+	_, ok := la.m[prefix]
+	return ok
 }
 
 // takeAhead returns the listing made ahead for prefix, waiting for it if

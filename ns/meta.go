@@ -97,25 +97,48 @@ func (m *metaCache) entry(key string) (e *metaEntry, created bool) {
 
 // lookup returns the entry for key, starting a HEAD if none is fresh.
 func (m *metaCache) lookup(ctx context.Context, key string) *metaEntry {
-	e, created := m.entry(key)
-	if created {
-		go func() {
-			m.sem <- struct{}{}
-			m.head(context.WithoutCancel(ctx), key, e)
-			<-m.sem
-		}()
-	}
+	e, _ := m.lookup1(ctx, key, nil)
 	return e
 }
 
-func (m *metaCache) head(ctx context.Context, key string, e *metaEntry) {
+// lookupVersion starts the HEAD of key, if none is fresh, tied to version
+// v of a listing answered before now; it says whether it started one.
+func (m *metaCache) lookupVersion(ctx context.Context, key string, v metadisk.Version) bool {
+	_, created := m.lookup1(ctx, key, &v)
+	return created
+}
+
+func (m *metaCache) lookup1(ctx context.Context, key string, v *metadisk.Version) (*metaEntry, bool) {
+	e, created := m.entry(key)
+	if created {
+		m.prefetching.Add(1)
+		go func() {
+			defer m.prefetching.Done()
+			m.sem <- struct{}{}
+			m.head(context.WithoutCancel(ctx), key, e, v)
+			<-m.sem
+		}()
+	}
+	return e, created
+}
+
+// head asks the server about key for entry e. The answer is tied to the
+// version a listing showed: listed, if given (that listing was answered
+// before the HEAD was sent), else the folder's last listing's.
+func (m *metaCache) head(ctx context.Context, key string, e *metaEntry, listed *metadisk.Version) {
 	sent := time.Now()
 	attrs, err := m.st.Head(ctx, key)
 	prev := e.prev
 	e.prev = nil
 	e.attrs, e.err, e.at = attrs, err, time.Now()
 	learnt := false
-	if v, ok := m.listed(key, sent); ok && err == nil && sameVersion(v, attrs) {
+	v, ok := metadisk.Version{}, false
+	if listed != nil {
+		v, ok = *listed, true
+	} else {
+		v, ok = m.listed(key, sent)
+	}
+	if ok && err == nil && sameVersion(v, attrs) {
 		e.ver, e.hasVer, learnt = v, true, true
 	}
 	if err != nil && prev != nil && m.ttl > 0 && m.offline(err) {
@@ -188,7 +211,7 @@ func (m *metaCache) prefetch(ctx context.Context, keys []string) {
 			m.prefetching.Add(1)
 			go func() {
 				defer m.prefetching.Done()
-				m.head(ctx, k, e)
+				m.head(ctx, k, e, nil)
 				<-m.sem
 			}()
 		}
