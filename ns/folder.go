@@ -154,10 +154,10 @@ func (d *Folder) list1(ctx context.Context, aheadOnly bool) (*listing, error) {
 	if l := d.freshListing(); l != nil {
 		return l, nil
 	}
-	listed := false
+	listed, missed := false, false
 	defer func() {
 		if listed { // after every lock here is released
-			d.ns.listNextAhead(ctx, d)
+			d.ns.listNextAhead(ctx, d, missed)
 		}
 	}()
 	d.listMu.Lock()
@@ -179,6 +179,7 @@ func (d *Folder) list1(ctx context.Context, aheadOnly bool) (*listing, error) {
 		return nil, nil
 	}
 	if l == nil || time.Since(l.at) >= n.opts.MetaTTL {
+		missed = true
 		l = newListing(time.Now())
 		l.seq = n.changes.Load()
 		l.known = n.recall(prefix)

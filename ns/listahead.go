@@ -52,6 +52,9 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) int {
 	}
 	ctx = context.WithoutCancel(ctx)
 	for i, p := range prefixes {
+		if f := n.loaded(p); f != nil && f.freshListing() != nil {
+			continue // listed already, and still held
+		}
 		la.mu.Lock()
 		if len(la.m) >= listAheadKept {
 			for k, a := range la.m { // unclaimed past their TTL
@@ -65,6 +68,7 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) int {
 			la.mu.Unlock()
 			continue
 		}
+
 		if len(la.m) >= listAheadKept {
 			la.mu.Unlock()
 			return i
@@ -176,19 +180,29 @@ func (d *Folder) ListsAhead(ctx context.Context, name string) { d.listsFrom(ctx,
 // folder's subfolders before entering the first, and the listings made
 // ahead then would be too many to keep (listAheadKept); the walk enters
 // them one by one, and each listing starts the next ones.
-func (n *Namespace) listNextAhead(ctx context.Context, d *Folder) {
+//
+// missed says d had to be listed on demand: the window of its parent may
+// have passed it already (the folders listed ahead then were dropped,
+// their nodes forgotten by the kernel under memory pressure, while the
+// parent's listing stayed), so the window starts again from d.
+func (n *Namespace) listNextAhead(ctx context.Context, d *Folder, missed bool) {
 	prefix := d.Prefix()
 	if prefix == n.opts.Prefix || prefix == "" {
 		return
 	}
 	if parent, name := n.parentOf(strings.TrimSuffix(prefix, "/")); parent != nil {
-		parent.listsFrom(ctx, name, true)
+		parent.listsFrom1(ctx, name, true, missed)
 	}
 }
 
 // listsFrom starts the listings of the folders from name on (after it if
 // after), up to listAheadCount ahead of name, each once.
 func (d *Folder) listsFrom(ctx context.Context, name string, after bool) {
+	d.listsFrom1(ctx, name, after, false)
+}
+
+// listsFrom1 is listsFrom; again, the window restarts at name.
+func (d *Folder) listsFrom1(ctx context.Context, name string, after, again bool) {
 	if d.ns.opts.MetaTTL <= 0 {
 		return // a listing would be stale before it is used
 	}
@@ -208,6 +222,9 @@ func (d *Folder) listsFrom(ctx context.Context, name string, after bool) {
 		// read-only walk): listings made ahead would be thrown away.
 		d.mu.Unlock()
 		return
+	}
+	if again && l.listsAhead > i {
+		l.listsAhead = i
 	}
 	if i < l.listsAhead-listAheadCount/2 {
 		d.mu.Unlock()

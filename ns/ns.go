@@ -19,7 +19,8 @@
 // Lock order (docs/ARCHITECTURE.md): the front end's node locks, then
 // Folder.listMu, then Folder.mu, then metaCache.mu; Namespace.foldersMu
 // comes before Folder.mu (a folder rename moves folders) and is never held
-// with listMu. The stage's locks are never held across a call into this
+// with listMu; the listings ahead's lock is taken last, nothing under it.
+// The stage's locks are never held across a call into this
 // package, nor these across a call into the stage.
 package ns
 
