@@ -39,7 +39,7 @@ test: servers vet unit ns-as-user fuzz-quick integration
 # then reports as a failure ("context deadline exceeded"). One worker:
 # the cores are shared. Minimizing an input is bounded to 1 s (Go's 60 s
 # default took a whole quick run).
-FUZZ_TARGETS := ns:FuzzObjectNames:100000 ns:FuzzObjectMetadata:100000 stage:FuzzJournalRecord:20000 cache:FuzzDiskBlock:5000 metadisk:FuzzRecords:20000
+FUZZ_TARGETS := ns:FuzzObjectNames:100000 ns:FuzzObjectMetadata:100000 stage:FuzzJournalRecord:20000 cache:FuzzDiskBlock:5000 metadisk:FuzzRecords:20000 store:FuzzListXML:50000
 FUZZTIME ?= 2m
 fuzz:
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR='$(FUZZTIME)'

@@ -265,7 +265,8 @@ func pickTools(names []string, bin string, options []string) ([]func() Tool, err
 			return nil, fmt.Errorf("-tools: unknown tool %q (%s, ssecfs-new)", want, strings.Join(toolNames, ", "))
 		}
 	}
-	return out, nil
+	// The physical reference: cold read, big write and listings.
+	return append(out, newRawClient), nil
 }
 
 // keptTools are the tools of the kept buckets' walks: ssecfs as users run

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"os"
 )
 
 // ---------------------------------------------------------------------------
@@ -19,8 +20,9 @@ type fileWriter interface {
 // bigWrite writes the random file of the cold read (same size, same
 // bytes) to a new object per run.
 type bigWrite struct {
-	src *seqRead
-	s3  *objStore
+	src  *seqRead
+	s3   *objStore
+	data []byte // the source in memory, for the raw client; read once, before its clock starts
 }
 
 func (w *bigWrite) Name() string { return "write " + formatSize(w.src.size) }
@@ -37,15 +39,26 @@ func (w *bigWrite) Prepare(ctx context.Context, t *Target) error { w.s3 = t.S3; 
 // is removed afterwards.
 func (w *bigWrite) Run(ctx context.Context, tool Tool) Outcome {
 	fw, ok := tool.(fileWriter)
-	if !ok {
+	if _, inMem := tool.(memWriter); !ok && !inMem {
 		return lacks(tool, "write a file")
 	}
 	key := fmt.Sprintf("write-%s-%s.bin", slug(tool.Name()), randomString(6))
 	want := map[string]int64{key: w.src.size}
 	defer w.s3.remove(context.WithoutCancel(ctx), key)
+	mw, inMem := tool.(memWriter)
+	if inMem && w.data == nil {
+		var err error
+		if w.data, err = os.ReadFile(w.src.local); err != nil {
+			return failed(err)
+		}
+	}
 	sw := watchOf(ctx)
 	sw.start(ctx)
-	if err := fw.WriteFile(ctx, w.src.local, key); err != nil {
+	if inMem {
+		if err := mw.WriteMem(ctx, w.data, key); err != nil {
+			return failed(err)
+		}
+	} else if err := fw.WriteFile(ctx, w.src.local, key); err != nil {
 		return failed(err)
 	}
 	if err := tool.Durable(ctx, want); err != nil {
@@ -66,4 +79,4 @@ func (w *bigWrite) Run(ctx context.Context, tool Tool) Outcome {
 	return Outcome{Status: OK, Dur: dur}
 }
 
-func (w *bigWrite) Close() {}
+func (w *bigWrite) Close() { w.data = nil }

@@ -31,6 +31,7 @@ type S3 struct {
 	link       *Link
 	guard      *guard
 	transport  *http.Transport
+	http       *http.Client // plain listings (listv2.go), through guard
 }
 
 var _ Store = (*S3)(nil)
@@ -82,6 +83,9 @@ func New(c Config) (*S3, error) {
 	}
 	s.link = newLink(r.Log, min(r.Timeout, probeTimeout), probe)
 	g.link, s.guard, s.transport = s.link, g, t
+	s.http = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // as minio-go: a redirect is an answer
+	}}
 	// The clock is watched for as long as the S3 is in use (wake.go).
 	stop := make(chan struct{})
 	go watchClock(stop, func(gap time.Duration) { g.wake(gap, t) })
@@ -146,8 +150,19 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions, fn func(
 	// file. A server that refuses the parameter, or ignores it (RGW), is
 	// not asked again.
 	withMeta := opts.Metadata && !s.noListMeta.Load()
+	if !withMeta {
+		if ok, err := s.listOwn(ctx, prefix, opts, page, fn); ok {
+			return err
+		}
+	}
+	// No owners: nothing uses them, and they are a quarter of a listing's
+	// XML (RGW, 100 objects: 33.5 KB with, 25.4 KB without), which the
+	// server writes and the daemon decodes (by reflection: a quarter of
+	// the daemon's CPU in a nightly walk of 100,000 files).
+	noOwner := false
 	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{
 		Prefix: prefix, Recursive: opts.Recursive, MaxKeys: page, WithMetadata: withMeta, StartAfter: opts.StartAfter,
+		FetchOwner: &noOwner,
 	}) {
 		if obj.Err != nil {
 			if st := statusOf(obj.Err); withMeta && n == 0 && (st == 400 || st == 501) {
