@@ -194,7 +194,40 @@ func (s *scanner) name() (string, error) {
 	if s.i == start {
 		return "", errScan
 	}
-	return string(s.b[start:s.i]), nil
+	return intern(s.b[start:s.i]), nil
+}
+
+// intern returns the names of a listing without allocating them.
+func intern(b []byte) string {
+	switch string(b) {
+	case "ListBucketResult":
+		return "ListBucketResult"
+	case "Contents":
+		return "Contents"
+	case "Key":
+		return "Key"
+	case "LastModified":
+		return "LastModified"
+	case "ETag":
+		return "ETag"
+	case "Size":
+		return "Size"
+	case "StorageClass":
+		return "StorageClass"
+	case "Type":
+		return "Type"
+	case "Owner":
+		return "Owner"
+	case "ID":
+		return "ID"
+	case "DisplayName":
+		return "DisplayName"
+	case "CommonPrefixes":
+		return "CommonPrefixes"
+	case "Prefix":
+		return "Prefix"
+	}
+	return string(b)
 }
 
 // next reads the next tag after white space: a start tag (name, self),
@@ -216,8 +249,9 @@ func (s *scanner) next() (name string, end, self bool, err error) {
 	return name, false, self, err
 }
 
-// text reads character data up to the next '<', entities replaced.
-func (s *scanner) text() (string, error) {
+// text reads character data up to the next '<', entities replaced (the
+// string is made only if want).
+func (s *scanner) text(want bool) (string, error) {
 	start := s.i
 	simple := true
 	for s.i < len(s.b) && s.b[s.i] != '<' {
@@ -243,10 +277,17 @@ func (s *scanner) text() (string, error) {
 		return "", errScan
 	}
 	raw := s.b[start:s.i]
-	if simple {
+	switch {
+	case simple && !want:
+		return "", nil
+	case simple:
 		return string(raw), nil
 	}
-	return unescape(raw)
+	t, err := unescape(raw)
+	if !want {
+		t = ""
+	}
+	return t, err
 }
 
 func unescape(raw []byte) (string, error) {
@@ -357,7 +398,7 @@ func (s *scanner) file(field, text string) error {
 // its text (want: a field of ours, which must hold text only), or
 // whatever it holds, skipped.
 func (s *scanner) element(name string, depth int, want bool) (string, error) {
-	text, err := s.text()
+	text, err := s.text(want)
 	if err != nil {
 		return "", err
 	}
@@ -377,7 +418,7 @@ func (s *scanner) element(name string, depth int, want bool) (string, error) {
 				return "", err
 			}
 		}
-		if _, err := s.text(); err != nil {
+		if _, err := s.text(false); err != nil {
 			return "", err
 		}
 	}
