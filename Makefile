@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: bench-backup bench-memory bench-nightly build unit ns-as-user test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick fuzz-run
+.PHONY: bench-backup bench-first bench-memory bench-nightly build unit ns-as-user test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick fuzz-run
 
 build:
 	go build $(GOFLAGS_BUILD) -o bin/ssecfs ./cmd/ssecfs
@@ -96,6 +96,11 @@ bench:
 # against aws s3 cp --recursive through the same cap.
 bench-backup:
 	go run ./bench -tools ssecfs,aws -workloads backup -size 2G -uplink 20MB/s -runs 1 -ssecfs-options "--journal-size 64M"
+
+# A first backup: rsync -a of 20,000 files of 16 KiB into an empty folder
+# until they are all in the bucket, on RGW, against aws s3 sync and rclone.
+bench-first:
+	go run ./bench -tools ssecfs,aws,rclone -workloads first -servers rgw -runs 1 -timeout 15m
 
 # Nightly backups at scale: rsync -a no-op, find, du -s and ls -lR of a kept
 # tree of 100,000 files in 1,000 folders on RGW, at 20 ms and at 0 ms; the

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+)
+
+// ---------------------------------------------------------------------------
+// A first backup: rsync -a of many small files into an empty folder, as a
+// backup script's first night, timed until every file is in the bucket.
+
+const (
+	firstDirs        = 200
+	firstFilesPerDir = 100
+	firstFileSize    = 16 << 10
+)
+
+func newFirstTree(work string) (*tree, error) {
+	return newTreeOf(filepath.Join(work, "first"), firstDirs, firstFilesPerDir, firstFileSize)
+}
+
+type firstBackup struct {
+	tree *tree
+	s3   *objStore
+}
+
+func (w *firstBackup) Name() string {
+	return fmt.Sprintf("first backup: rsync -a of %s files of %s into an empty folder", thousands(w.tree.count()), formatSize(w.tree.fileSize))
+}
+func (w *firstBackup) Bytes() int64 { return w.tree.bytes() }
+func (w *firstBackup) Files() int   { return w.tree.count() }
+func (w *firstBackup) Close()       {}
+
+func (w *firstBackup) Prepare(ctx context.Context, t *Target) error { w.s3 = t.S3; return nil }
+
+// Run syncs the tree into a new folder (rsync -ai; aws s3 sync) and waits
+// until it is durable, then checks every object and removes them.
+func (w *firstBackup) Run(ctx context.Context, tool Tool) Outcome {
+	ts, ok := tool.(treeSyncer)
+	if !ok {
+		return lacks(tool, "sync folders")
+	}
+	prefix := "first-" + slug(tool.Name()) + "-" + randomString(6)
+	defer w.s3.remove(context.WithoutCancel(ctx), prefix+"/")
+	sw := watchOf(ctx)
+	sw.start(ctx)
+	if _, err := ts.Sync(ctx, w.tree.dir, prefix); err != nil {
+		return failed(err)
+	}
+	if err := tool.Durable(ctx, w.tree.sizes(prefix)); err != nil {
+		return failed(fmt.Errorf("until durable: %w", err))
+	}
+	dur := sw.stop(ctx)
+	if err := w.tree.checkStored(ctx, w.s3, prefix); err != nil {
+		return checked(err)
+	}
+	return Outcome{Status: OK, Dur: dur}
+}
