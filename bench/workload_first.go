@@ -43,17 +43,8 @@ func (w *firstBackup) Run(ctx context.Context, tool Tool) Outcome {
 	}
 	prefix := "first-" + slug(tool.Name()) + "-" + randomString(6)
 	defer w.s3.remove(context.WithoutCancel(ctx), prefix+"/")
-	sw := watchOf(ctx)
-	sw.start(ctx)
-	if _, err := ts.Sync(ctx, w.tree.dir, prefix); err != nil {
-		return failed(err)
-	}
-	if err := tool.Durable(ctx, w.tree.sizes(prefix)); err != nil {
-		return failed(fmt.Errorf("until durable: %w", err))
-	}
-	dur := sw.stop(ctx)
-	if err := w.tree.checkStored(ctx, w.s3, prefix); err != nil {
-		return checked(err)
-	}
-	return Outcome{Status: OK, Dur: dur}
+	return w.tree.writeDurable(ctx, tool, w.s3, prefix, func() error {
+		_, err := ts.Sync(ctx, w.tree.dir, prefix)
+		return err
+	})
 }

@@ -165,19 +165,28 @@ func (w *copyIn) Run(ctx context.Context, tool Tool) Outcome {
 		return lacks(tool, "copy folders")
 	}
 	prefix := "cpin-" + slug(tool.Name()) + "-" + randomString(6)
+	o := w.tree.writeDurable(ctx, tool, w.s3, prefix, func() error { return tc.CopyIn(ctx, w.tree.dir, prefix) })
+	if o.Status == OK {
+		w.last[tool.Name()] = prefix
+	}
+	return o
+}
+
+// writeDurable times write of the tree under prefix and the tool's
+// Durable, then checks what the bucket holds.
+func (t *tree) writeDurable(ctx context.Context, tool Tool, s3 *objStore, prefix string, write func() error) Outcome {
 	sw := watchOf(ctx)
 	sw.start(ctx)
-	if err := tc.CopyIn(ctx, w.tree.dir, prefix); err != nil {
+	if err := write(); err != nil {
 		return failed(err)
 	}
-	if err := tool.Durable(ctx, w.tree.sizes(prefix)); err != nil {
+	if err := tool.Durable(ctx, t.sizes(prefix)); err != nil {
 		return failed(fmt.Errorf("until durable: %w", err))
 	}
 	dur := sw.stop(ctx)
-	if err := w.tree.checkStored(ctx, w.s3, prefix); err != nil {
+	if err := t.checkStored(ctx, s3, prefix); err != nil {
 		return checked(err)
 	}
-	w.last[tool.Name()] = prefix
 	return Outcome{Status: OK, Dur: dur}
 }
 
