@@ -68,7 +68,6 @@ func (n *Namespace) listAhead(ctx context.Context, prefixes []string) int {
 			la.mu.Unlock()
 			continue
 		}
-
 		if len(la.m) >= listAheadKept {
 			la.mu.Unlock()
 			return i
