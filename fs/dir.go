@@ -112,8 +112,8 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fus
 
 // dirChild makes the node of a folder. Its attributes (from its marker
 // object) are what a stat right after the lookup shows, so the lookup waits
-// for them; the markers of the folders listed after it are fetched too,
-// and their listings started.
+// for them (ns.Folder.Attrs, which also starts the listings and markers of
+// the folders listed after it).
 func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	var sub *Dir
 	ch := d.GetChild(name)
@@ -123,10 +123,6 @@ func (d *Dir) dirChild(ctx context.Context, name string, out *fuse.EntryOut) (*f
 	if sub == nil {
 		sub = d.fsys.newDir(d.fsys.ns.Folder(d.Prefix() + name + "/"))
 		ch = d.NewInode(ctx, sub, fusefs.StableAttr{Mode: syscall.S_IFDIR})
-	}
-	if !ns.IsUnasked(ctx) { // readdirplus: no program is walking yet
-		d.f.ListsAhead(ctx, name) // first: a folder listed ahead needs no HEAD ahead
-		d.f.HeadsAhead(ctx, name, true)
 	}
 	if errno := sub.fill(ctx, &out.Attr); errno != 0 {
 		return nil, errno

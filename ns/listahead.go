@@ -171,7 +171,7 @@ func (n *Namespace) takeAhead(ctx context.Context, prefix string) *listing {
 
 // ListsAhead starts the listings of the folders listed in d from name on
 // (name's own first), up to listAheadCount ahead of name, each once.
-func (d *Folder) ListsAhead(ctx context.Context, name string) { d.listsFrom(ctx, name, false) }
+func (d *Folder) ListsAhead(ctx context.Context, name string) { d.listsFrom(ctx, name, false, false) }
 
 // listNextAhead keeps a walk's listings ahead of it: once folder d is
 // listed, the listings of the folders after it in its parent are started.
@@ -190,18 +190,14 @@ func (n *Namespace) listNextAhead(ctx context.Context, d *Folder, missed bool) {
 		return
 	}
 	if parent, name := n.parentOf(strings.TrimSuffix(prefix, "/")); parent != nil {
-		parent.listsFrom1(ctx, name, true, missed)
+		parent.listsFrom(ctx, name, true, missed)
 	}
 }
 
 // listsFrom starts the listings of the folders from name on (after it if
-// after), up to listAheadCount ahead of name, each once.
-func (d *Folder) listsFrom(ctx context.Context, name string, after bool) {
-	d.listsFrom1(ctx, name, after, false)
-}
-
-// listsFrom1 is listsFrom; again, the window restarts at name.
-func (d *Folder) listsFrom1(ctx context.Context, name string, after, again bool) {
+// after), up to listAheadCount ahead of name, each once; again, the
+// window restarts at name.
+func (d *Folder) listsFrom(ctx context.Context, name string, after, again bool) {
 	if d.ns.opts.MetaTTL <= 0 {
 		return // a listing would be stale before it is used
 	}

@@ -125,9 +125,8 @@ func scanListPage(b []byte) (p listPage, ok bool) {
 }
 
 type scanner struct {
-	b   []byte
-	i   int
-	obj *listedObject // the Contents being read
+	b []byte
+	i int
 }
 
 // prolog skips white space and the one XML declaration servers write.
@@ -327,23 +326,21 @@ func unescape(raw []byte) (string, error) {
 // root, to its end tag: its text, or for Contents and CommonPrefixes their
 // children (filed in p), or for others whatever they hold (skipped).
 func (s *scanner) textOrChildren(name string, p *listPage) (string, error) {
+	var obj *listedObject // the Contents being read
 	switch name {
 	case "Contents":
 		p.Contents = append(p.Contents, listedObject{})
-		s.obj = &p.Contents[len(p.Contents)-1]
-		defer func() { s.obj = nil }()
+		obj = &p.Contents[len(p.Contents)-1]
 	case "CommonPrefixes":
 	default:
 		return s.element(name, 1, name == "IsTruncated" || name == "NextContinuationToken" || name == "EncodingType")
 	}
 	prefix := ""
 	for {
-		child, end, self, err := s.next()
+		child, end, self, err := s.child(name)
 		switch {
 		case err != nil:
 			return "", err
-		case end && child != name:
-			return "", errScan
 		case end:
 			if name == "CommonPrefixes" {
 				p.Prefixes = append(p.Prefixes, prefix)
@@ -364,15 +361,24 @@ func (s *scanner) textOrChildren(name string, p *listPage) (string, error) {
 			}
 			continue
 		}
-		if err := s.file(child, text); err != nil {
+		if err := file(obj, child, text); err != nil {
 			return "", err
 		}
 	}
 }
 
-// file sets one field of the Contents being read.
-func (s *scanner) file(field, text string) error {
-	o := s.obj
+// child reads the next tag inside element name: a child's start tag, or
+// name's own end tag (end); any other end tag is malformed.
+func (s *scanner) child(name string) (child string, end, self bool, err error) {
+	child, end, self, err = s.next()
+	if err == nil && end && child != name {
+		err = errScan
+	}
+	return child, end, self, err
+}
+
+// file sets one field of o.
+func file(o *listedObject, field, text string) error {
 	switch field {
 	case "Key":
 		o.Key = text
@@ -403,12 +409,10 @@ func (s *scanner) element(name string, depth int, want bool) (string, error) {
 		return "", err
 	}
 	for {
-		child, end, self, err := s.next()
+		child, end, self, err := s.child(name)
 		switch {
 		case err != nil:
 			return "", err
-		case end && child != name:
-			return "", errScan
 		case end:
 			return text, nil
 		case want || depth > 16:
