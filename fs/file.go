@@ -402,8 +402,12 @@ func (f *File) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 			return toErrno(err)
 		}
 	}
+	// SetAttrs records the change in the journal; a truncation alone is
+	// recorded by Touch. Either waits for a writer's close if one is open.
 	var err error
-	if hasMode || hasUID || hasGID || hasMtime {
+	if !hasMode && !hasUID && !hasGID && !hasMtime {
+		err = e.Touch()
+	} else {
 		err = e.SetAttrs(func(a *stage.Attrs) {
 			if m, ok := in.GetMode(); ok {
 				a.Mode = a.Mode&^0o7777 | m&0o7777
@@ -421,8 +425,6 @@ func (f *File) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 	}
 	if held {
 		e.Release(false) // queues the change once no handle holds the file
-	} else if terr := e.Touch(); err == nil {
-		err = terr
 	}
 	if err != nil {
 		return toErrno(err) // the change is not safe in the journal

@@ -38,6 +38,12 @@ func rwMountTTL(t *testing.T, m *memstore.Store, window, ttl time.Duration) (str
 // with its calls) and also returns the filesystem.
 func rwMountStore(t *testing.T, st store.Store, window, ttl time.Duration) (string, *stage.Manager, *FS) {
 	t.Helper()
+	return rwMountJournal(t, st, window, ttl, t.TempDir())
+}
+
+// rwMountJournal is rwMountStore with the journal in the folder given.
+func rwMountJournal(t *testing.T, st store.Store, window, ttl time.Duration, journal string) (string, *stage.Manager, *FS) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("in-process FUSE tests mount directly and need root")
 	}
@@ -45,7 +51,7 @@ func rwMountStore(t *testing.T, st store.Store, window, ttl time.Duration) (stri
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f, err := New(Options{Store: st, Cache: c, MetaTTL: ttl, ReadAhead: 16 << 10, Log: log, Journal: &stage.Config{
-		Dir: t.TempDir(), Key: []byte("0123456789abcdefghijklmnopqrstuv"),
+		Dir: journal, Key: []byte("0123456789abcdefghijklmnopqrstuv"),
 		Window: window, Parallel: 4, Attempts: 2,
 	}})
 	if err != nil {

@@ -90,6 +90,17 @@ type Entry struct {
 	// recCharged: the record's cost is counted in the journal's use
 	// (room.go) until its files are removed.
 	recCharged bool
+	// Its records (journal.go, lazy.go): recSeq numbers the last one,
+	// recGen is the gen it recorded;
+	// durable says ID.rec holds a synced one of the closed file (a record
+	// written while open is discarded by a restart); spoolChanged says the spool
+	// changed since, so the next record must be synced with it; lazy says
+	// ID.new holds a newer record not yet synced.
+	recSeq       uint64
+	recGen       uint64
+	durable      bool
+	spoolChanged bool
+	lazy         bool
 
 	ix indexed // what the Manager's indexes hold of it (index.go); guarded by Manager.mu
 }
@@ -458,6 +469,9 @@ func (e *Entry) Sync(ctx context.Context) error {
 	for try := 0; try < 2 && errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrOffline) && ctx.Err() == nil; try++ {
 		err = e.m.upload(ctx, e)
 	}
+	if err != nil {
+		e.m.commitNow(e) // it stays in the journal: all of it on disk
+	}
 	return err
 }
 
@@ -469,6 +483,11 @@ func (e *Entry) Release(writer bool) {
 		e.m.closeDroppedLocked(e)
 		e.mu.Unlock()
 		return
+	}
+	if writer && e.writers == 0 {
+		if err := e.m.recordChangeLocked(e); err != nil {
+			e.m.log.Error("journal write failed", "key", e.key, "err", err)
+		}
 	}
 	e.restLocked()
 	e.mu.Unlock()

@@ -22,7 +22,9 @@ import (
 // upload). A record is written, synced and renamed into place before
 // close(2) returns, so a file whose close returned 0 survives a crash of
 // the daemon or of the machine; it is removed once the file is in the
-// bucket. A lock file keeps a second mount from sharing the folder.
+// bucket. A change of metadata only may wait a second for the disk in
+// ID.new (lazy.go). A lock file keeps a second mount from sharing the
+// folder.
 
 type record struct {
 	Key         string   `json:"key"`
@@ -45,6 +47,9 @@ type record struct {
 	// the bucket's multipart upload only, which a restart must finish.
 	Stream     *streamRecord `json:"stream,omitempty"`
 	FreedBelow int64         `json:"freed_below,omitempty"`
+	// Seq numbers the entry's records: of ID.rec and a lazy ID.new
+	// (lazy.go), the higher is the newer.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // check refuses a record that no run of this code writes (a bug, a record
@@ -117,10 +122,47 @@ func lockDir(dir string) (*os.File, error) {
 // writeRecordLocked makes e's record durable. Called with e.mu held.
 // open says the file is being written: that state was never closed.
 func (m *Manager) writeRecordLocked(e *Entry, open bool) error {
+	sealed, err := m.sealRecordLocked(e, open)
+	if err != nil {
+		return err
+	}
+	// The spool's chunks first, then the record that points at them.
+	f, err := e.spoolLocked()
+	if err == nil {
+		err = m.sync(f)
+	}
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if !e.recCharged {
+		// Charged, never refused: a record is what makes the file safe.
+		m.mu.Lock()
+		m.used += recordCost
+		m.mu.Unlock()
+		e.recCharged = true
+	}
+	tmp := m.recPath(e.id) + ".tmp"
+	if err := m.writeSync(tmp, sealed); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Rename(tmp, m.recPath(e.id)); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := m.syncDir(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	e.recSeq++
+	e.recGen, e.durable, e.spoolChanged = e.gen, !open, false
+	m.dropLazyLocked(e) // older than this one
+	return nil
+}
+
+// sealRecordLocked returns e's next record, sealed. Called with e.mu held.
+func (m *Manager) sealRecordLocked(e *Entry, open bool) ([]byte, error) {
 	r := record{
 		Key: e.key, Size: e.size, Mtime: e.attrs.Mtime.UnixNano(), Mode: e.attrs.Mode,
 		UID: e.attrs.UID, GID: e.attrs.GID, Base: e.base, BaseLimit: e.baseLimit,
-		Present: e.present, DeleteAfter: e.deleteAfter, Replaces: e.replaces,
+		Present: e.present, DeleteAfter: e.deleteAfter, Replaces: e.replaces, Seq: e.recSeq + 1,
 	}
 	if e.failed != nil {
 		r.Failed = e.failed.Error()
@@ -141,36 +183,20 @@ func (m *Manager) writeRecordLocked(e *Entry, open bool) error {
 	}
 	plain, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sealed := m.seal.seal(nil, plain, []byte("record:"+e.id))
 	clear(plain)
-	// The spool's chunks first, then the record that points at them.
-	f, err := e.spoolLocked()
-	if err == nil {
-		err = f.Sync()
-	}
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if !e.recCharged {
-		// Charged, never refused: a record is what makes the file safe.
-		m.mu.Lock()
-		m.used += recordCost
-		m.mu.Unlock()
-		e.recCharged = true
-	}
-	tmp := m.recPath(e.id) + ".tmp"
-	if err := writeSync(tmp, sealed); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Rename(tmp, m.recPath(e.id)); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	return syncDir(m.dir)
+	return sealed, nil
 }
 
-func writeSync(path string, data []byte) error {
+// sync is f.Sync, counted (Syncs).
+func (m *Manager) sync(f *os.File) error {
+	m.syncs.Add(1)
+	return f.Sync()
+}
+
+func (m *Manager) writeSync(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -179,20 +205,21 @@ func writeSync(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := m.sync(f); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir makes the journal folder's entries durable.
+func (m *Manager) syncDir() error {
+	d, err := os.Open(m.dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return m.sync(d)
 }
 
 // A multipart upload in flight is noted in ID.mpu (sealed: key and upload
@@ -208,7 +235,7 @@ func (m *Manager) trackUpload(key, uploadID string) string {
 	id := newID()
 	plain, _ := json.Marshal(mpuRecord{Key: key, UploadID: uploadID})
 	sealed := m.seal.seal(nil, plain, []byte("mpu:"+id))
-	if err := writeSync(filepath.Join(m.dir, id+".mpu"), sealed); err != nil {
+	if err := m.writeSync(filepath.Join(m.dir, id+".mpu"), sealed); err != nil {
 		m.log.Warn("journal: cannot note a multipart upload; a crash would leave it in the bucket", "key", key, "err", err)
 		return ""
 	}
@@ -250,6 +277,7 @@ func (m *Manager) abortLeftUploads(ids []string) {
 // removeFiles deletes an entry's journal files.
 func (m *Manager) removeFiles(id string) {
 	os.Remove(m.recPath(id))
+	os.Remove(m.newPath(id))
 	os.Remove(m.dataPath(id))
 }
 
@@ -305,6 +333,9 @@ func (m *Manager) recover() error {
 			m.log.Warn("discarding the spool of a file that was never closed before the daemon stopped", "file", name)
 			os.Remove(filepath.Join(m.dir, name))
 		}
+		if id, ok := strings.CutSuffix(name, ".new"); ok && !withRecord[id] {
+			os.Remove(filepath.Join(m.dir, name))
+		}
 		if strings.HasSuffix(name, ".tmp") {
 			os.Remove(filepath.Join(m.dir, name))
 		}
@@ -314,22 +345,13 @@ func (m *Manager) recover() error {
 
 // load reads a record; open says it was written while the file was open.
 func (m *Manager) load(id string) (*Entry, bool, error) {
-	sealed, err := os.ReadFile(m.recPath(id))
+	r, err := m.readRecord(m.recPath(id), id)
 	if err != nil {
 		return nil, false, err
 	}
-	plain, err := m.seal.open(nil, sealed, []byte("record:"+id))
-	if err != nil {
-		return nil, false, fmt.Errorf("%w (was the bucket mounted with another key?)", err)
-	}
-	var r record
-	err = json.Unmarshal(plain, &r)
-	clear(plain)
-	if err == nil {
-		err = r.check()
-	}
-	if err != nil {
-		return nil, false, err
+	nr := m.newerRecord(id, r)
+	if nr != nil {
+		r = nr
 	}
 	f, err := os.OpenFile(m.dataPath(id), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -339,6 +361,18 @@ func (m *Manager) load(id string) (*Entry, bool, error) {
 		m: m, id: id, key: r.Key, size: r.Size, base: r.Base, baseLimit: r.BaseLimit,
 		attrs:   Attrs{Mtime: time.Unix(0, r.Mtime), Mode: r.Mode, UID: r.UID, GID: r.GID},
 		present: r.Present, f: f, deleteAfter: r.DeleteAfter, replaces: r.Replaces, gen: 1,
+		recSeq: r.Seq, durable: true, lazy: nr != nil,
+	}
+	if e.lazy {
+		// Put the newer record in place now (rare: a stop of the machine
+		// inside commitDelay).
+		if err := m.commitLocked(e); err == nil {
+			err = m.syncDir()
+		}
+		if err != nil {
+			f.Close()
+			return nil, false, err
+		}
 	}
 	for _, w := range e.present {
 		for ; w != 0; w &= w - 1 {
@@ -353,4 +387,26 @@ func (m *Manager) load(id string) (*Entry, bool, error) {
 		e.stream, e.freedBelow, e.mtimeFixed = s, r.FreedBelow, true
 	}
 	return e, r.Open, nil
+}
+
+// readRecord reads and checks the record at path, of the entry id.
+func (m *Manager) readRecord(path, id string) (*record, error) {
+	sealed, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := m.seal.open(nil, sealed, []byte("record:"+id))
+	if err != nil {
+		return nil, fmt.Errorf("%w (was the bucket mounted with another key?)", err)
+	}
+	var r record
+	err = json.Unmarshal(plain, &r)
+	clear(plain)
+	if err == nil {
+		err = r.check()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
 }

@@ -99,6 +99,11 @@ type Manager struct {
 	// to be cut short when the server answers again (Reached).
 	backingOff atomic.Bool
 	keyLocks   map[string]*keyLock // claim.go; guarded by mu
+	// lazies are the entries with a record not yet synced, committed by
+	// commitTimer (lazy.go). Guarded by mu.
+	lazies      map[*Entry]struct{}
+	commitTimer *time.Timer
+	syncs       atomic.Int64 // fsyncs of the journal, for tests
 }
 
 // Open takes the journal folder's lock, resumes what a previous run left,
@@ -132,7 +137,7 @@ func Open(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg: cfg, dir: cfg.Dir, seal: seal, st: cfg.Store, copier: store.NewCopier(cfg.Store, cfg.Log),
 		log: cfg.Log, window: cfg.Window, lock: lock, byKey: map[string]*Entry{}, ix: newIndex(), keyLocks: map[string]*keyLock{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		lazies: map[*Entry]struct{}{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		big: make(chan struct{}, 1), streamSlots: make(chan struct{}, streamSlots),
 	}
 	m.changed = sync.NewCond(&m.mu)
@@ -364,15 +369,19 @@ func (m *Manager) persist(e *Entry) error {
 }
 
 // persistIfClosed records a change made to a file with no open writer
-// (a rename or chmod after close), which no later close would record.
+// (a rename or chmod after close), which no later close would record:
+// lazily if only its metadata changed (lazy.go).
 func (m *Manager) persistIfClosed(e *Entry) error {
 	e.mu.Lock()
-	closed := e.writers == 0
-	e.mu.Unlock()
 	var err error
+	closed, key := e.writers == 0, e.key
 	if closed {
-		if err = m.persist(e); err != nil {
-			m.log.Error("journal write failed", "key", e.key, "err", err)
+		err = m.recordChangeLocked(e)
+	}
+	e.mu.Unlock()
+	if closed {
+		if err != nil {
+			m.log.Error("journal write failed", "key", key, "err", err)
 		}
 		m.schedule(e)
 	}
@@ -451,5 +460,11 @@ func MetaOf(a Attrs) map[string]string {
 func (m *Manager) Close() {
 	close(m.stop)
 	<-m.done
+	m.mu.Lock()
+	if m.commitTimer != nil {
+		m.commitTimer.Stop()
+	}
+	m.mu.Unlock()
+	m.commitLazy()
 	m.lock.Close()
 }

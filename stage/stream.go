@@ -79,6 +79,7 @@ func (s *stream) queuedEndLocked() int64 { return streamOffset(s.queued) }
 // that is not an append at the end, or that reaches back into queued
 // parts, breaks the stream.
 func (e *Entry) noteWriteLocked(off int64, appendOnly bool) {
+	e.spoolChanged = true
 	if !appendOnly {
 		e.appendOnly = false
 	}
