@@ -48,8 +48,8 @@ func parseFlags() (*config, error) {
 	c := &config{}
 	servers := flag.String("servers", "minio,rgw", "comma-separated servers: minio, rgw")
 	tools := flag.String("tools", strings.Join(toolNames, ","), "comma-separated tools: "+strings.Join(toolNames, ", "))
-	workloads := flag.String("workloads", strings.Join(workloadNames[:len(workloadNames)-3], ","),
-		"comma-separated workloads: "+strings.Join(workloadNames, ", ")+` ("first", rsync -a of 20,000 small files into an empty folder, "backup", -size of 8 MiB files copied in, and "nightly", walks of a kept tree of -nightly-files files, are not run by default: make bench-first, make bench-backup, make bench-nightly)`)
+	workloads := flag.String("workloads", strings.Join(workloadNames[:len(workloadNames)-4], ","),
+		"comma-separated workloads: "+strings.Join(workloadNames, ", ")+` ("first", rsync -a of 20,000 small files into an empty folder, "scale", cp -r of 10,000 and of 100,000 small files, "backup", -size of 8 MiB files copied in, and "nightly", walks of a kept tree of -nightly-files files, are not run by default: make bench-first, make bench-scale, make bench-backup, make bench-nightly)`)
 	flag.IntVar(&c.nightlyFiles, "nightly-files", 100000, "files of the nightly tree (in folders of 100), kept with its bucket between runs")
 	walks := flag.String("nightly-walks", strings.Join(nightlyWalks, ","), "comma-separated walks of the nightly tree: "+strings.Join(nightlyWalks, ", "))
 	size := flag.String("size", "1G", "size of the file read and written (quick: 128M)")
@@ -246,7 +246,7 @@ func buildSSECFS(ctx context.Context, root, work string) (string, error) {
 
 var (
 	toolNames     = []string{"ssecfs", "aws", "rclone", "rclone-writes", "s3fs"}
-	workloadNames = []string{"read", "random", "write", "cp", "rsync", "ls", "find", "first", "backup", "nightly"}
+	workloadNames = []string{"read", "random", "write", "cp", "rsync", "ls", "find", "first", "scale", "backup", "nightly"}
 )
 
 // pickTools returns constructors of the chosen tools, ssecfs first: it is
@@ -325,6 +325,13 @@ func makeWorkloads(c *config, work string) ([]Workload, error) {
 			return nil, err
 		}
 	}
+	var scale []*tree
+	if slices.Contains(c.workloads, "scale") {
+		logf("writing %d and %d files of 4 KiB", scaleSmall, scaleBig)
+		if scale, err = newScaleTrees(work); err != nil {
+			return nil, err
+		}
+	}
 	if slices.Contains(c.workloads, "backup") {
 		logf("writing %s of 8 MiB files", formatSize(c.size))
 		if backup, err = newBackupTree(work, c.size); err != nil {
@@ -351,6 +358,10 @@ func makeWorkloads(c *config, work string) ([]Workload, error) {
 			out = append(out, newFindTree())
 		case n == "first":
 			out = append(out, &firstBackup{tree: first})
+		case n == "scale":
+			for _, t := range scale {
+				out = append(out, &copyIn{tree: t})
+			}
 		case n == "backup":
 			out = append(out, &copyIn{tree: backup})
 		case n == "nightly":

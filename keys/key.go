@@ -8,6 +8,7 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,25 +34,34 @@ type Key struct {
 }
 
 // Parse accepts the forms the other SSE-C clients take: 32 raw characters
-// (one trailing newline ignored, as written by `echo` or `pwgen 32 1 >file`)
-// or base64 of 32 bytes. The input is wiped before returning.
+// (one trailing newline ignored, as written by `echo` or `pwgen 32 1 >file`),
+// base64 of 32 bytes (44 characters; the 43 of mc's --enc-c without its
+// padding; the URL alphabet too) or 64 hex digits. The lengths differ, so
+// no input is read two ways. The input is wiped before returning.
 func Parse(material []byte) (*Key, error) {
 	defer wipe(material)
 	m := material
 	m = bytes.TrimSuffix(m, []byte("\n"))
 	m = bytes.TrimSuffix(m, []byte("\r"))
-	if len(m) == Size {
+	var encs []func(dst, src []byte) (int, error)
+	switch len(m) {
+	case Size:
 		return newKey(m), nil
+	case base64.StdEncoding.EncodedLen(Size):
+		encs = append(encs, base64.StdEncoding.Decode, base64.URLEncoding.Decode)
+	case base64.RawStdEncoding.EncodedLen(Size):
+		encs = append(encs, base64.RawStdEncoding.Decode, base64.RawURLEncoding.Decode)
+	case hex.EncodedLen(Size):
+		encs = append(encs, func(dst, src []byte) (int, error) { return hex.Decode(dst, src) })
 	}
-	if len(m) == base64.StdEncoding.EncodedLen(Size) {
-		dec := make([]byte, base64.StdEncoding.DecodedLen(len(m)))
-		n, err := base64.StdEncoding.Decode(dec, m)
-		defer wipe(dec)
-		if err == nil && n == Size {
+	dec := make([]byte, 2*Size)
+	defer wipe(dec)
+	for _, decode := range encs {
+		if n, err := decode(dec, m); err == nil && n == Size {
 			return newKey(dec[:n]), nil
 		}
 	}
-	return nil, fmt.Errorf("%w: got %d bytes; expected 32 characters or base64 of 32 bytes", ErrBadKey, len(m))
+	return nil, fmt.Errorf("%w: got %d bytes; expected 32 characters, base64 of 32 bytes (43 or 44 characters) or 64 hex digits", ErrBadKey, len(m))
 }
 
 func newKey(raw []byte) *Key {
@@ -68,7 +78,7 @@ func newKey(raw []byte) *Key {
 func FromReader(r io.Reader) (*Key, error) {
 	// Read at most a little more than the longest valid form, so that a
 	// wrong file (an image, a log) is refused without reading it all.
-	buf := make([]byte, 64)
+	buf := make([]byte, 80)
 	n, err := io.ReadFull(r, buf)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		wipe(buf)

@@ -16,25 +16,34 @@ const secret = "0123456789abcdefghijklmnopqrstuv" // 32 printable characters, as
 
 func TestParseAcceptsTheFormsOtherClientsUse(t *testing.T) {
 	raw := []byte(secret)
-	for name, in := range map[string]string{
-		"raw":             secret,
-		"raw with \\n":    secret + "\n",
-		"raw with \\r\\n": secret + "\r\n",
-		"base64":          base64.StdEncoding.EncodeToString(raw),
-		"base64 with \\n": base64.StdEncoding.EncodeToString(raw) + "\n",
+	binary := []byte("\xfb\xff" + secret[2:]) // '+' and '/' in base64; '-' and '_' in its URL form
+	for name, c := range map[string]struct {
+		in   string
+		want []byte
+	}{
+		"raw":             {secret, raw},
+		"raw with \\n":    {secret + "\n", raw},
+		"raw with \\r\\n": {secret + "\r\n", raw},
+		"base64":          {base64.StdEncoding.EncodeToString(binary), binary},
+		"base64 with \\n": {base64.StdEncoding.EncodeToString(raw) + "\n", raw},
+		"base64 url":      {base64.URLEncoding.EncodeToString(binary), binary},
+		"mc --enc-c":      {base64.RawStdEncoding.EncodeToString(binary), binary},
+		"mc --enc-c url":  {base64.RawURLEncoding.EncodeToString(binary), binary},
+		"hex":             {hex.EncodeToString(binary), binary},
+		"hex with \\n":    {hex.EncodeToString(raw) + "\n", raw},
 	} {
-		k, err := Parse([]byte(in))
+		k, err := Parse([]byte(c.in))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if string(k.Bytes()) != secret {
+		if !bytes.Equal(k.Bytes(), c.want) {
 			t.Fatalf("%s: wrong key bytes", name)
 		}
 	}
 }
 
 func TestParseRefusesWrongLengthsWithoutEchoingTheInput(t *testing.T) {
-	for _, in := range []string{"", secret[:31], secret + "x", strings.Repeat("!", 44)} {
+	for _, in := range []string{"", secret[:31], secret + "x", strings.Repeat("!", 44), strings.Repeat("!", 43), strings.Repeat("g", 64)} {
 		_, err := Parse([]byte(in))
 		if !errors.Is(err, ErrBadKey) {
 			t.Fatalf("%q: got %v, want ErrBadKey", in, err)

@@ -90,12 +90,12 @@ type Entry struct {
 	// recCharged: the record's cost is counted in the journal's use
 	// (room.go) until its files are removed.
 	recCharged bool
-	// Its records (journal.go, lazy.go): recSeq numbers the last one,
-	// recGen is the gen it recorded;
-	// durable says ID.rec holds a synced one of the closed file (a record
-	// written while open is discarded by a restart); spoolChanged says the spool
-	// changed since, so the next record must be synced with it; lazy says
-	// ID.new holds a newer record not yet synced.
+	// Its records (journal.go, lazy.go): recSeq numbers the last one and
+	// recGen is the gen it recorded; durable says ID.rec holds a synced
+	// record of the closed file (one written while open is discarded by a
+	// restart); spoolChanged says the spool changed since, so the next
+	// record must be synced with it; lazy says ID.new holds a newer record
+	// not yet synced.
 	recSeq       uint64
 	recGen       uint64
 	durable      bool

@@ -65,7 +65,8 @@ returns once the mount is ready; the daemon keeps serving in the background
 until "ssecfs umount MOUNTPOINT". Options may come before or after the
 arguments.
 
-The key (the 32-character secret, or base64 of 32 bytes) comes from:
+The key (the 32-character secret, base64 of 32 bytes or 64 hex digits)
+comes from:
   --barbican-secret HREF  OpenStack Barbican, logging in with clouds.yaml
                           (--os-cloud, OS_CLOUD) or the OS_* variables
   --key-file FILE         a file holding the key; "-" reads standard input
