@@ -126,7 +126,7 @@ func TestMistypedKeysAndOptionsAreRefusedInOneLine(t *testing.T) {
 			[]string{"--key-env", "SSECFS_TEST_UNSET", b}},
 		{"key file missing", "no such file or directory", 1, dir, nil,
 			[]string{"--key-file", filepath.Join(dir, "nope"), b}},
-		{"two key sources", "give only one of --barbican-secret, --key-file and --key-env", 2, dir,
+		{"two key sources", "give only one of --barbican-secret, --key-file, --key-command and --key-env", 2, dir,
 			[]string{"SSECFS_TEST_KEY=" + secret}, []string{"--key-file", keyFile(t, secret), "--key-env", "SSECFS_TEST_KEY", b}},
 		{"empty secret href", "no key: give --barbican-secret HREF", 2, dir, nil,
 			[]string{"--barbican-secret", "", b}},

@@ -78,7 +78,7 @@ func newKey(raw []byte) *Key {
 func FromReader(r io.Reader) (*Key, error) {
 	// Read at most a little more than the longest valid form, so that a
 	// wrong file (an image, a log) is refused without reading it all.
-	buf := make([]byte, 80)
+	buf := make([]byte, maxInput)
 	n, err := io.ReadFull(r, buf)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		wipe(buf)
@@ -91,10 +91,14 @@ func FromReader(r io.Reader) (*Key, error) {
 	return Parse(buf[:n])
 }
 
-// FromFile reads the key from path; "-" is standard input. A file readable
-// by group or others is reported through warn, as ssh does for its keys.
+// FromFile reads the key from path; "-" is standard input, where a
+// terminal is asked for it with its echo off. A file readable by group or
+// others is reported through warn, as ssh does for its keys.
 func FromFile(path string, warn func(string)) (*Key, error) {
 	if path == "-" {
+		if isTerminal(os.Stdin) {
+			return Prompt(os.Stdin, os.Stderr, "SSE-C key (not shown as you type): ")
+		}
 		return FromReader(os.Stdin)
 	}
 	f, err := os.Open(path)

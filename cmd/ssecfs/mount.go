@@ -70,6 +70,9 @@ comes from:
   --barbican-secret HREF  OpenStack Barbican, logging in with clouds.yaml
                           (--os-cloud, OS_CLOUD) or the OS_* variables
   --key-file FILE         a file holding the key; "-" reads standard input
+                          (a terminal is asked, without echo)
+  --key-command CMD       the standard output of CMD (sh -c): pass,
+                          secret-tool, systemd-creds
   --key-env VAR           an environment variable holding the key
 There is no option that takes the key itself: it would show in ps.
 

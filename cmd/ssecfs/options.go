@@ -54,8 +54,8 @@ func parseTarget(arg string) (bucket, prefix string, err error) {
 // keySource is where the key comes from: exactly one of a file, a
 // variable or Barbican. There is deliberately no option holding the key.
 type keySource struct {
-	keyFile, keyEnv string
-	barbican        keys.Barbican
+	keyFile, keyEnv, keyCommand string
+	barbican                    keys.Barbican
 }
 
 func (k *keySource) add(f *flag.FlagSet) {
@@ -63,6 +63,7 @@ func (k *keySource) add(f *flag.FlagSet) {
 	addBarbicanLogin(f, &k.barbican)
 	f.StringVar(&k.keyFile, "key-file", "", "read the key from `FILE` (\"-\": standard input)")
 	f.StringVar(&k.keyEnv, "key-env", "", "read the key from environment variable `VAR`")
+	f.StringVar(&k.keyCommand, "key-command", "", "read the key from the standard output of `CMD`, run with sh -c (pass, secret-tool, systemd-creds)")
 }
 
 // addBarbicanLogin adds the options that say how to log in to OpenStack.
@@ -76,16 +77,16 @@ func addBarbicanLogin(f *flag.FlagSet, b *keys.Barbican) {
 
 func (k *keySource) check() error {
 	n := 0
-	for _, s := range []string{k.keyFile, k.keyEnv, k.barbican.Secret} {
+	for _, s := range []string{k.keyFile, k.keyEnv, k.keyCommand, k.barbican.Secret} {
 		if s != "" {
 			n++
 		}
 	}
 	switch {
 	case n == 0:
-		return errors.New("no key: give --barbican-secret HREF, --key-file FILE or --key-env VAR")
+		return errors.New("no key: give --barbican-secret HREF, --key-file FILE, --key-command CMD or --key-env VAR")
 	case n > 1:
-		return errors.New("give only one of --barbican-secret, --key-file and --key-env")
+		return errors.New("give only one of --barbican-secret, --key-file, --key-command and --key-env")
 	}
 	return nil
 }
@@ -94,6 +95,8 @@ func (k *keySource) read() (*keys.Key, error) {
 	switch {
 	case k.keyEnv != "":
 		return keys.FromEnv(k.keyEnv)
+	case k.keyCommand != "":
+		return keys.FromCommand(context.Background(), k.keyCommand)
 	case k.barbican.Secret != "":
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()

@@ -1,0 +1,121 @@
+package keys
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPty returns the two ends of a new pseudo-terminal.
+func openPty(t *testing.T) (master, tty *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+func TestThePromptReadsTheKeyWithoutEchoAndRestoresTheTerminal(t *testing.T) {
+	master, tty := openPty(t)
+	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil || before.Lflag&unix.ECHO == 0 {
+		t.Fatalf("a new terminal echoes: %v", err)
+	}
+	var label bytes.Buffer
+	type result struct {
+		k   *Key
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		k, err := Prompt(tty, &label, "key: ")
+		got <- result{k, err}
+	}()
+	// Typed once the prompt has turned the echo off: the terminal echoes
+	// what arrives while it is on.
+	giveUp := time.Now().Add(10 * time.Second)
+	for time.Now().Before(giveUp) {
+		st, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Lflag&unix.ECHO == 0 {
+			break
+		}
+		select {
+		case r := <-got:
+			t.Fatalf("the prompt returned before reading: %v", r.err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if time.Now().After(giveUp) {
+		t.Fatal("the prompt never turned the echo off")
+	}
+	master.Write([]byte(secret + "\n"))
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if string(r.k.Bytes()) != secret || label.String() != "key: " {
+		t.Fatalf("key read wrong, or prompt %q", label.String())
+	}
+	// What the terminal showed: at most the line end, never the key.
+	master.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	shown := make([]byte, 256)
+	n, _ := master.Read(shown)
+	if strings.Contains(string(shown[:n]), secret[:8]) {
+		t.Fatalf("the terminal echoed the key: %q", shown[:n])
+	}
+	after, _ := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if after.Lflag != before.Lflag {
+		t.Fatalf("terminal modes not restored: %#x, were %#x", after.Lflag, before.Lflag)
+	}
+}
+
+func TestAKeyCommandsOutputIsTheKey(t *testing.T) {
+	k, err := FromCommand(context.Background(), "printf '%s\\n' "+secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(k.Bytes()) != secret {
+		t.Fatal("wrong key bytes")
+	}
+	for cmd, want := range map[string]string{
+		"exit 3":                             "exit status 3",
+		"echo short":                         "got 5 bytes",
+		"head -c 100000 /dev/zero":           "longer than any key form",
+		"printf '%s' " + secret + "; exit 1": "exit status 1",
+	} {
+		_, err := FromCommand(context.Background(), cmd)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: got %v, want an error with %q", cmd, err, want)
+		}
+		if strings.Contains(err.Error(), secret[:8]) && !strings.Contains(cmd, secret) {
+			t.Fatalf("%s: the error shows the output: %v", cmd, err)
+		}
+	}
+	_, err = FromCommand(context.Background(), "head -c 100000 /dev/zero")
+	if !errors.Is(err, ErrBadKey) {
+		t.Fatalf("an overlong output: %v, want ErrBadKey", err)
+	}
+}
