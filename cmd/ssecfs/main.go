@@ -5,10 +5,42 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..." (make);
+// a plain go build or go install reports what its build info holds.
+var version = ""
+
+// versionString is the version as ssecfs reports it: make's, else the
+// module's version (go install ...@v1.2.3, or the pseudo-version go build
+// makes of the revision: v0.0.0-DATE-REVISION[+dirty]), else the VCS
+// revision of the tree it was built from.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return rev + dirty
+}
 
 const usage = `ssecfs mounts an S3 bucket encrypted with SSE-C as a directory.
 
@@ -53,7 +85,7 @@ func main() {
 	case "uploads":
 		code = runUploads(args)
 	case "version", "--version", "-V":
-		fmt.Println("ssecfs", version)
+		fmt.Println("ssecfs", versionString())
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 	default:
