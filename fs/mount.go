@@ -16,6 +16,7 @@ type MountOptions struct {
 	FsName     string // shown in /proc/mounts, e.g. "ssecfs:bucket/prefix"
 	AllowOther bool
 	ReadOnly   bool
+	NoExec     bool // programs on it cannot be run (it is always nosuid, nodev)
 	Debug      bool // log every FUSE request
 }
 
@@ -70,6 +71,9 @@ func (f *FS) Mount(mountpoint string, mo MountOptions) (*Server, error) {
 	}
 	if mo.ReadOnly || f.stage == nil {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	if mo.NoExec {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "noexec")
 	}
 	srv, err := fusefs.Mount(mountpoint, f.root, opts)
 	if err != nil {

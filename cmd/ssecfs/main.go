@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=..." (make);
@@ -46,6 +47,7 @@ const usage = `ssecfs mounts an S3 bucket encrypted with SSE-C as a directory.
 
 Usage:
   ssecfs mount [options] BUCKET[/PREFIX] MOUNTPOINT   mount (see ssecfs mount --help)
+  ssecfs s3://BUCKET[/PREFIX] MOUNTPOINT -o OPTIONS   the same, as mount(8) and fstab call it
   ssecfs umount [-z] MOUNTPOINT                       upload what waits, then unmount
   ssecfs status MOUNTPOINT                            list files waiting for upload
   ssecfs sync MOUNTPOINT [PATH]                       upload what waits now, without unmounting
@@ -69,6 +71,10 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if strings.HasPrefix(os.Args[1], "s3://") {
+		// ssecfs s3://BUCKET MOUNTPOINT -o OPTIONS: mount(8), fstab.
+		os.Exit(runHelper(os.Args[1:]))
 	}
 	var code int
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {

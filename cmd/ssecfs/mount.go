@@ -34,6 +34,7 @@ type mountConfig struct {
 	nonEmpty    bool
 	uid, gid    int
 	allowOther  bool
+	noExec      bool
 	ownerMeta   bool
 	refusePlain bool
 
@@ -83,8 +84,9 @@ AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials and ~/.aws/config
 Options:
 `
 
-func parseMount(args []string) (*mountConfig, error) {
-	c := &mountConfig{args: args, uid: os.Getuid(), gid: os.Getgid()}
+// mountFlags are ssecfs mount's options, set into c. Each also has an -o
+// spelling (fstab.go).
+func mountFlags(c *mountConfig) *flag.FlagSet {
 	f := flag.NewFlagSet("mount", flag.ContinueOnError)
 	f.SetOutput(io.Discard) // errors are reported by the caller, in one line
 	c.s3Options.add(f)
@@ -123,7 +125,13 @@ func parseMount(args []string) (*mountConfig, error) {
 	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogPath()+")")
 	f.BoolVar(&c.trace, "trace", false, "log every S3 request (never its headers) at debug level")
 	f.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request at debug level")
+	f.BoolVar(&c.noExec, "noexec", false, "programs on the mount cannot be run (the mount is always nosuid and nodev)")
+	return f
+}
 
+func parseMount(args []string) (*mountConfig, error) {
+	c := &mountConfig{args: args, uid: os.Getuid(), gid: os.Getgid()}
+	f := mountFlags(c)
 	pos, err := parseInterleaved(f, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Print(mountUsage)

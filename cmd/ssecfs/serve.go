@@ -63,7 +63,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	defer ctl.close()
 	srv, err := fsys.Mount(c.mountpoint, fs.MountOptions{
 		FsName: "ssecfs:" + c.bucket + "/" + c.prefix, AllowOther: c.allowOther,
-		ReadOnly: c.readOnly, Debug: c.debugFuse,
+		ReadOnly: c.readOnly, NoExec: c.noExec, Debug: c.debugFuse,
 	})
 	if err != nil {
 		return fail(err)
