@@ -72,6 +72,7 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
+	awsFiles()
 	if strings.HasPrefix(os.Args[1], "s3://") {
 		// ssecfs s3://BUCKET MOUNTPOINT -o OPTIONS: mount(8), fstab.
 		os.Exit(runHelper(os.Args[1:]))

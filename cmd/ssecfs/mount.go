@@ -180,30 +180,6 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-func stateHome() string {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(dir, "ssecfs")
-}
-
-func defaultLogPath() string { return filepath.Join(stateHome(), "ssecfs.log") }
-
-func defaultJournalRoot() string { return filepath.Join(stateHome(), "journal") }
-
-func defaultMetaRoot() string { return filepath.Join(stateHome(), "metadata") }
-
-func defaultCacheRoot() string {
-	dir := os.Getenv("XDG_CACHE_HOME")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(dir, "ssecfs")
-}
-
 func openLog(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("log folder: %w", err)
