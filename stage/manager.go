@@ -104,6 +104,7 @@ type Manager struct {
 	lazies      map[*Entry]struct{}
 	commitTimer *time.Timer
 	syncs       atomic.Int64 // fsyncs of the journal, for tests
+	sent        atomic.Int64 // bytes handed to uploads (Progress)
 }
 
 // Open takes the journal folder's lock, resumes what a previous run left,
@@ -454,6 +455,11 @@ func MetaOf(a Attrs) map[string]string {
 		"gid":   fmt.Sprint(a.GID),
 	}
 }
+
+// Progress counts the bytes handed to uploads so far: it rises while
+// uploads move (a multipart upload reads its parts as they go), and stands
+// still while the network does.
+func (m *Manager) Progress() int64 { return m.sent.Load() }
 
 // Close stops the queue and releases the journal. Entries not uploaded
 // stay in the journal for the next mount.

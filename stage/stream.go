@@ -168,6 +168,7 @@ func (m *Manager) sendPart(e *Entry, s *stream, i int) {
 		}
 		var p store.Part
 		if p, err = m.st.UploadPart(ctx, s.key, s.id, i+1, bytes.NewReader(buf), size); err == nil {
+			m.sent.Add(size)
 			store.ReleasePart(buf)
 			s.mu.Lock()
 			s.parts[i] = p

@@ -152,6 +152,7 @@ func (e *Entry) uploadSource(ctx context.Context, off int64, buf []byte) error {
 		return err
 	}
 	clear(buf[n:]) // a concurrent truncation reads as zeros
+	e.m.sent.Add(int64(len(buf)))
 	return nil
 }
 

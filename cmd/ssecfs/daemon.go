@@ -136,5 +136,5 @@ func runDaemon(c *mountConfig) int {
 		_ = syscall.Dup2(int(null.Fd()), 0)
 		_ = syscall.Dup2(int(logf.Fd()), 1)
 	}
-	return serve(c, key, logf, report)
+	return serve(c, key, logf, report, nil)
 }

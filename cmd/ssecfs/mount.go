@@ -206,6 +206,13 @@ func runMount(args []string) int {
 		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
 		return 1
 	}
+	// Taken before anything runs a child (--key-command, the daemon): the
+	// process systemd watches is this one, with --foreground.
+	sd, err := newNotifier()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ssecfs mount: warning:", err)
+	}
+	defer sd.close()
 	key, err := c.keySource.read()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
@@ -229,7 +236,7 @@ func runMount(args []string) int {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
 		}
-	})
+	}, sd)
 }
 
 func checkMountpoint(mp string, nonEmpty bool) error {

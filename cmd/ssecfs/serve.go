@@ -19,7 +19,8 @@ import (
 
 // serve runs the mount until it is unmounted. ready is told once whether
 // the mount came up; every failure before that is one line with the fix.
-func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) int {
+// sd, if not nil, tells systemd (notify.go).
+func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error), sd *notifier) int {
 	level, _ := parseLevel(c.logLevel)
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	fail := func(err error) int {
@@ -78,15 +79,23 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error)) i
 	// daemon with its default action.
 	handleSignals(c, srv, log)
 	ready(nil)
+	where := fmt.Sprintf("s3://%s/%s at %s", c.bucket, c.prefix, c.mountpoint)
+	if err := sd.ready("Mounted " + where); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
+	stopStatus := tellStatus(sd, fsys.Stage(), st.Link(), where)
 	srv.Wait()
+	stopStatus()
 	code := 0
 	if mgr := fsys.Stage(); mgr != nil {
 		// The kernel sends nothing more, not even the release of a file
 		// closed just before a lazy unmount ended.
 		mgr.Abandon()
-		if err := drain(mgr, log); err != nil {
+		if err := drain(mgr, log, sd); err != nil {
 			code = 1
 		}
+	} else {
+		sd.stopping("Unmounted")
 	}
 	final := status()
 	final.OK = code == 0
@@ -215,23 +224,32 @@ func handleSignals(c *mountConfig, srv *fs.Server, log *slog.Logger) {
 
 // drain uploads what waits before the daemon exits, saying what it does.
 // Nothing is dropped: what cannot be uploaded stays in the journal for the
-// next mount.
-func drain(mgr *stage.Manager, log *slog.Logger) error {
+// next mount. Under systemd, every 10 s in which uploads moved asks for 30 s
+// more than TimeoutStopSec=; a stuck upload is not given more.
+func drain(mgr *stage.Manager, log *slog.Logger, sd *notifier) error {
 	n := len(mgr.Pending())
 	if n == 0 {
+		sd.stopping("Unmounted; nothing waited for upload")
 		return nil
 	}
 	log.Info("uploading the files still waiting before exit", "files", n)
+	sd.stopping(fmt.Sprintf("Uploading %d files before exit", n))
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
+		moved := mgr.Progress()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				log.Info("still uploading before exit", "files", len(mgr.Pending()))
+				left := len(mgr.Pending())
+				log.Info("still uploading before exit", "files", left)
+				if p := mgr.Progress(); p != moved {
+					moved = p
+					sd.extend(30*time.Second, fmt.Sprintf("Uploading %d files before exit", left))
+				}
 			}
 		}
 	}()
@@ -243,4 +261,45 @@ func drain(mgr *stage.Manager, log *slog.Logger) error {
 	}
 	log.Info("all files uploaded")
 	return nil
+}
+
+// tellStatus keeps systemd's STATUS= line saying what waits for upload and
+// whether the server answers, every 10 s while it changes, until the
+// function it returns is called.
+func tellStatus(sd *notifier, mgr *stage.Manager, link *store.Link, where string) func() {
+	if sd == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		last := ""
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			line := "Mounted " + where
+			if mgr != nil {
+				var files int
+				var bytes int64
+				for _, p := range mgr.Pending() {
+					files, bytes = files+1, bytes+p.Size
+				}
+				if files > 0 {
+					line += fmt.Sprintf("; %d files (%s) waiting for upload", files, formatSize(bytes))
+				}
+			}
+			if since, _ := link.Offline(); !since.IsZero() {
+				line += "; offline since " + since.Format(time.RFC3339)
+			}
+			if line != last {
+				sd.status(line)
+				last = line
+			}
+		}
+	}()
+	return func() { close(done) }
 }
