@@ -5,10 +5,38 @@ export PATH := /usr/local/go/bin:$(PATH)
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: bench-backup bench-first bench-scale bench-memory bench-nightly build unit ns-as-user test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick fuzz-run
+.PHONY: install install-check uninstall bench-backup bench-first bench-scale bench-memory bench-nightly build unit ns-as-user test integration demo demo-stop bench bench-quick servers servers-down vet clean soak crash stress fuzz fuzz-quick fuzz-run
 
 build:
 	go build $(GOFLAGS_BUILD) -o bin/ssecfs ./cmd/ssecfs
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, its manual,
+# bash completion, the systemd units, and mount.ssecfs in /sbin whatever
+# PREFIX is (mount(8) looks for helpers there only).
+PREFIX ?= /usr/local
+BINDIR := $(PREFIX)/bin
+INSTALLED := $(BINDIR)/ssecfs $(PREFIX)/share/man/man1/ssecfs.1 \
+	$(PREFIX)/share/bash-completion/completions/ssecfs /sbin/mount.ssecfs \
+	$(PREFIX)/lib/systemd/system/ssecfs@.service $(PREFIX)/lib/systemd/user/ssecfs@.service
+
+install: build
+	install -D -m 0755 bin/ssecfs $(DESTDIR)$(BINDIR)/ssecfs
+	install -D -m 0644 dist/ssecfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/ssecfs.1
+	install -D -m 0644 dist/bash-completion/ssecfs $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ssecfs
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/mount.ssecfs > bin/mount.ssecfs
+	install -D -m 0755 bin/mount.ssecfs $(DESTDIR)/sbin/mount.ssecfs
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/ssecfs@.service > bin/ssecfs@.service
+	install -D -m 0644 bin/ssecfs@.service $(DESTDIR)$(PREFIX)/lib/systemd/system/ssecfs@.service
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/user/ssecfs@.service > bin/ssecfs@.user.service
+	install -D -m 0644 bin/ssecfs@.user.service $(DESTDIR)$(PREFIX)/lib/systemd/user/ssecfs@.service
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
+# make test installs as a user would (the fstab tests use what mount(8)
+# finds) and checks the units where systemd-analyze is installed.
+install-check: install
+	scripts/verify-units.sh $(PREFIX)
 
 vet:
 	go vet ./...
@@ -28,7 +56,7 @@ ns-as-user:
 
 # Everything: installs and starts the test servers (root, Debian 12), then
 # unit, in-process FUSE and integration tests against Ceph RGW and MinIO.
-test: servers vet unit ns-as-user fuzz-quick integration
+test: servers vet unit ns-as-user fuzz-quick install-check integration
 
 # Fuzzing what the bucket and the disk hand in: object names, metadata
 # values, journal records, disk-cache blocks, the metadata kept between

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -83,6 +84,9 @@ func (k *keySource) check() error {
 		}
 	}
 	switch {
+	case n == 0 && credentialKey() != "":
+		// A systemd unit's LoadCredentialEncrypted=ssecfs-key:...
+		k.keyFile = credentialKey()
 	case n == 0:
 		return errors.New("no key: give --barbican-secret HREF, --key-file FILE, --key-command CMD or --key-env VAR")
 	case n > 1:
@@ -104,4 +108,18 @@ func (k *keySource) read() (*keys.Key, error) {
 	}
 	warn := func(msg string) { fmt.Fprintln(os.Stderr, "ssecfs: warning:", msg) }
 	return keys.FromFile(k.keyFile, warn)
+}
+
+// credentialKey is the key a systemd unit hands over as the credential
+// ssecfs-key (LoadCredential=, LoadCredentialEncrypted=), or "".
+func credentialKey() string {
+	dir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return ""
+	}
+	p := filepath.Join(dir, "ssecfs-key")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
