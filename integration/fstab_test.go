@@ -202,10 +202,19 @@ func TestAUserFstabLineIsMountedByTheUser(t *testing.T) {
 	if out, err := as("mount", mp); err != nil {
 		t.Fatalf("mount %s as %s: %v: %s", mp, testUser, err, out)
 	}
-	log := filepath.Join(home, ".local", "state", "ssecfs", "ssecfs.log")
+	t.Cleanup(func() {
+		if isMounted(mp) {
+			as(installed, "umount", mp)
+		}
+	})
+	// mount(8) hands its helpers no HOME of the user's choosing: the
+	// user's folders are found through the password database.
+	log := filepath.Join(u.HomeDir, ".local", "state", "ssecfs", "ssecfs.log")
 	pid := daemonOf(t, log, mp)
 	t.Cleanup(func() {
-		as(installed, "umount", mp)
+		if isMounted(mp) {
+			as(installed, "umount", mp)
+		}
 		waitExit(t, pid)
 	})
 	if out, err := as("sh", "-c", "echo mine > "+filepath.Join(mp, "f")+" && stat -c %U "+filepath.Join(mp, "f")); err != nil || strings.TrimSpace(out) != testUser {
