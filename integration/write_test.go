@@ -224,7 +224,16 @@ func TestKilledDaemonsPendingFilesAreUploadedByTheNextMount(t *testing.T) {
 		syscall.Kill(m.pid, syscall.SIGKILL)
 		waitExit(t, m.pid)
 		m.pid = 0
-		exec.Command("umount", "-l", m.dir).Run() // the dead daemon's mount
+		// What the README says to do with the dead daemon's mount
+		// ("Transport endpoint is not connected"): a mount there is
+		// refused with the way out, which works.
+		out, code := s.run(t, "mount", "--endpoint", s.endpoint, "--key-file", keyFile(t, secret), b, m.dir)
+		if code != 1 || !strings.Contains(out, "its daemon is gone") || !strings.Contains(out, "ssecfs umount "+m.dir) {
+			t.Fatalf("a mount over the dead daemon's mount (%d): %s", code, out)
+		}
+		if out, code := s.run(t, "umount", m.dir); code != 0 || isMounted(m.dir) {
+			t.Fatalf("ssecfs umount of the dead daemon's mount (%d): %s", code, out)
+		}
 		m = s.mount(t, b, "--journal-dir", journal)
 		m.unmount(t) // drains: the resumed uploads are done when it returns
 		down := t.TempDir()

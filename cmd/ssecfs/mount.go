@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ssecfs/ssecfs/cache"
@@ -244,6 +245,9 @@ func checkMountpoint(mp string, nonEmpty bool) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("mountpoint %s does not exist", mp)
+	case errors.Is(err, syscall.ENOTCONN):
+		// "Transport endpoint is not connected": the daemon is gone.
+		return fmt.Errorf("%s is still mounted but its daemon is gone (it crashed or was killed): run \"ssecfs umount %s\", then mount again; the files it had not uploaded are in the journal and the new mount uploads them", mp, mp)
 	case err != nil:
 		return fmt.Errorf("mountpoint %s: %w", mp, err)
 	case !st.IsDir():
