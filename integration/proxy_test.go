@@ -40,6 +40,13 @@ func (s *server) proxyCerts(t *testing.T) (*tls.Config, tls.Certificate) {
 // it (also called when the test ends).
 func (s *server) tlsProxy(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper) (string, func()) {
 	t.Helper()
+	return s.tlsProxyAt(t, "127.0.0.1:0", wrap)
+}
+
+// tlsProxyAt is tlsProxy on a given address (a server that comes up
+// where a client already looks for it).
+func (s *server) tlsProxyAt(t *testing.T, addr string, wrap func(http.RoundTripper) http.RoundTripper) (string, func()) {
+	t.Helper()
 	up, err := url.Parse(s.endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +55,7 @@ func (s *server) tlsProxy(t *testing.T, wrap func(http.RoundTripper) http.RoundT
 	proxy := httputil.NewSingleHostReverseProxy(up)
 	// The Host header stays the proxy's, which is what the client signed.
 	proxy.Transport = wrap(&http.Transport{TLSClientConfig: client})
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	l, err := tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		t.Fatal(err)
 	}
