@@ -52,6 +52,7 @@ type Cache struct {
 	log       *slog.Logger
 	sweeps    chan struct{}  // bounds concurrent block fetches of sweeps
 	swept     sync.WaitGroup // sweeps running, for tests to wait on
+	counts    counts         // stats.go
 
 	mu       sync.Mutex
 	flight   map[BlockID]*call // guarded by mu
@@ -148,8 +149,10 @@ func (c *Cache) Load(ctx context.Context, id BlockID, length int, fetch Fetch) e
 func (c *Cache) get(ctx context.Context, id BlockID, length int, fetch Fetch) (*block, error) {
 	for {
 		if b, ok := c.blocks.Get(id); ok && b.pin() {
+			c.counts.hits.Add(1)
 			return b, nil
 		}
+		c.counts.misses.Add(1)
 		f := c.start(ctx, id, length, fetch)
 		select {
 		case <-f.done:
@@ -240,8 +243,11 @@ func (c *Cache) start(ctx context.Context, id BlockID, length int, fetch Fetch) 
 		defer cancel()
 		buf := c.alloc(length)
 		var err error
-		if !c.fromDisk(id, buf) {
-			err = fetch(fctx, c.offset(id), buf)
+		if c.fromDisk(id, buf) {
+			c.counts.diskHits.Add(1)
+		} else if err = fetch(fctx, c.offset(id), buf); err == nil {
+			c.counts.fetched.Add(1)
+			c.counts.fetchedBytes.Add(int64(len(buf)))
 		}
 		if err == nil {
 			f.b = newBlock(buf)

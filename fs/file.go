@@ -298,6 +298,7 @@ func (f *File) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off 
 		}
 		return nil, toErrno(err)
 	}
+	f.fsys.read.Add(int64(n))
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
@@ -308,6 +309,7 @@ func (f *File) Write(ctx context.Context, fh fusefs.FileHandle, data []byte, off
 		return 0, syscall.EBADF
 	}
 	n, err := h.entry.WriteAt(ctx, data, off)
+	f.fsys.written.Add(int64(n))
 	if err != nil {
 		f.fsys.log.Error("write failed", "key", f.Key(), "offset", off, "err", err)
 		if n > 0 {

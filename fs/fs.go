@@ -15,6 +15,7 @@ package fs
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,8 @@ type FS struct {
 	root  *Dir
 	// filesSem bounds the small files fetched ahead (Dir.filesAhead).
 	filesSem chan struct{}
+	// read and written count the bytes programs read and wrote (IO).
+	read, written atomic.Int64
 }
 
 // New builds the filesystem and, with a journal, opens its stage. Nothing
@@ -95,6 +98,9 @@ func (f *FS) Stage() *stage.Manager { return f.stage }
 
 // Close closes the stage; what waits stays in the journal.
 func (f *FS) Close() { f.ns.Close() }
+
+// IO is the bytes programs read from and wrote to the mount.
+func (f *FS) IO() (read, written int64) { return f.read.Load(), f.written.Load() }
 
 // PlaintextSeen is how many objects stored without SSE-C the mount has met.
 func (f *FS) PlaintextSeen() int64 { return f.ns.PlaintextSeen() }

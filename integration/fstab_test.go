@@ -140,7 +140,7 @@ func TestAnFstabLineIsMountedByRootWithoutHome(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mount %s (fstab, no HOME): %v: %s", mp, err, out)
 	}
-	const log = "/var/log/ssecfs/ssecfs.log"
+	log := "/var/log/ssecfs/" + escapedPath(t, mp) + ".log"
 	pid := daemonOf(t, log, mp)
 	t.Cleanup(func() {
 		exec.Command(installed, "umount", mp).Run()
@@ -209,7 +209,7 @@ func TestAUserFstabLineIsMountedByTheUser(t *testing.T) {
 	})
 	// mount(8) hands its helpers no HOME of the user's choosing: the
 	// user's folders are found through the password database.
-	log := filepath.Join(u.HomeDir, ".local", "state", "ssecfs", "ssecfs.log")
+	log := filepath.Join(u.HomeDir, ".local", "state", "ssecfs", "log", escapedPath(t, mp)+".log")
 	pid := daemonOf(t, log, mp)
 	t.Cleanup(func() {
 		if isMounted(mp) {
@@ -227,4 +227,18 @@ func TestAUserFstabLineIsMountedByTheUser(t *testing.T) {
 	if keys := s.keys(t, b); !slices.Contains(keys, "f") {
 		t.Fatalf("not uploaded at unmount: %v", keys)
 	}
+}
+
+// escapedPath is a mountpoint's log name, as systemd-escape --path gives it.
+func escapedPath(t *testing.T, mp string) string {
+	t.Helper()
+	out, err := exec.Command("systemd-escape", "--path", mp).Output()
+	if err != nil {
+		// No systemd here: a test's folders hold nothing to escape.
+		if strings.Trim(mp, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+			t.Fatalf("systemd-escape: %v", err)
+		}
+		return strings.ReplaceAll(strings.Trim(mp, "/"), "/", "-")
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -252,9 +252,15 @@ func problemLines(log string) []string {
 	return out
 }
 
+// readLog reads a daemon's log, its rotated files first (LOG.3 ... LOG).
 func readLog(p string) string {
+	var all []byte
+	for i := 9; i >= 1; i-- {
+		b, _ := os.ReadFile(fmt.Sprintf("%s.%d", p, i))
+		all = append(all, b...)
+	}
 	b, _ := os.ReadFile(p)
-	return string(b)
+	return string(append(all, b...))
 }
 
 // pidFromLog finds the daemon's PID in its "mounted" log line.

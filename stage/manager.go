@@ -55,6 +55,10 @@ type Config struct {
 	// once it is uploaded under its new one. Called with no lock but the
 	// key's (claim.go) held.
 	Removed func(key string)
+	// GaveUp is told of every upload that failed for good (its attempts
+	// spent on a failure that does not heal by itself), with the entry
+	// locked: it must not block or call back into the Manager.
+	GaveUp func(key string, err error)
 }
 
 // Manager owns the entries of one mount.
@@ -105,6 +109,7 @@ type Manager struct {
 	commitTimer *time.Timer
 	syncs       atomic.Int64 // fsyncs of the journal, for tests
 	sent        atomic.Int64 // bytes handed to uploads (Progress)
+	counts      counts       // stats.go
 }
 
 // Open takes the journal folder's lock, resumes what a previous run left,

@@ -98,6 +98,10 @@ func (m *Manager) retryLater(e *Entry, err error) {
 	heals := transient(err)
 	if !heals && e.attempts >= m.cfg.Attempts {
 		m.log.Error("upload failed; the file stays in the journal", "key", e.key, "attempts", e.attempts, "err", err)
+		m.counts.gaveUp.Add(1)
+		if m.cfg.GaveUp != nil {
+			m.cfg.GaveUp(e.key, err)
+		}
 		// The queue gives up, unless something queued it again during
 		// the upload (a close, a drain), or another upload stored it:
 		// queued, it is now a retry, due when that queued it.
@@ -105,6 +109,7 @@ func (m *Manager) retryLater(e *Entry, err error) {
 		m.enqueue(e)
 		return
 	}
+	m.counts.retries.Add(1)
 	delay := min(time.Second<<min(e.attempts-1, 16), m.retryCap())
 	if heals {
 		m.backingOff.Store(true)

@@ -200,6 +200,8 @@ func (m *Manager) settle(e *Entry, u *upJob, stored store.Attrs, err error) erro
 		return err
 	}
 	m.log.Debug("uploaded", "key", u.key, "size", u.size)
+	m.counts.uploaded.Add(1)
+	m.counts.uploadedBytes.Add(u.size)
 	m.Reached()
 	e.failed, e.attempts = nil, 0
 	e.cleanGen = u.gen

@@ -35,6 +35,9 @@ type Config struct {
 	Key        *keys.Key
 	Log        *slog.Logger
 	Trace      bool // log every request (method, path, status; never headers)
+	// Observe, if set, is told of every request once it is answered or
+	// failed (requests.go): for the metrics, never with a name.
+	Observe func(Request)
 }
 
 // profileSettings holds what ssecfs reads from ~/.aws/config itself;

@@ -47,7 +47,7 @@ func New(c Config) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &guard{next: t, log: r.Log, trace: r.Trace}
+	g := &guard{next: t, log: r.Log, trace: r.Trace, observe: r.Observe, bucket: r.Bucket}
 	var tr http.RoundTripper = g
 	lookup := minio.BucketLookupDNS
 	if r.pathStyle {

@@ -41,6 +41,7 @@ type exchange struct {
 	status int
 	algo   string
 	keyMD5 string
+	last   string // the last request's method and URL: the same again is a retry
 }
 
 func (x *exchange) echo() (algo, keyMD5 string) {
@@ -71,6 +72,9 @@ type guard struct {
 	log   *slog.Logger
 	trace bool
 	link  *Link
+	// observe is told of every request sent (requests.go); nil: nobody.
+	observe func(Request)
+	bucket  string // tells an object's request from the bucket's
 	// waiting are the requests sent and not yet answered, with the cancel
 	// that cuts them when the clock shows a pause (wake.go).
 	mu      sync.Mutex
@@ -90,6 +94,9 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	start := time.Now()
 	resp, err := g.send(req)
+	if g.observe != nil {
+		g.observe(describe(req, g.bucket, op.x, resp, time.Since(start)))
+	}
 	switch {
 	case resp != nil:
 		g.link.answered()

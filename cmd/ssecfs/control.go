@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,40 +23,6 @@ import (
 type request struct {
 	Op   string `json:"op"`             // "status", "sync" or "unmount"
 	Path string `json:"path,omitempty"` // sync: a path relative to the mountpoint
-}
-
-type pendingFile struct {
-	Key    string `json:"key"`
-	Size   int64  `json:"size"`
-	Failed string `json:"failed,omitempty"`
-}
-
-type reply struct {
-	Mountpoint string        `json:"mountpoint"`
-	Target     string        `json:"target"`
-	Journal    string        `json:"journal,omitempty"`
-	Pending    []pendingFile `json:"pending"`
-	OK         bool          `json:"ok"`
-	Error      string        `json:"error,omitempty"`
-	// Synced and SyncedBytes: what a sync uploaded; Pending then lists
-	// what it could not.
-	Synced      int   `json:"synced,omitempty"`
-	SyncedBytes int64 `json:"synced_bytes,omitempty"`
-	// Plaintext counts the objects stored without SSE-C the mount met.
-	Plaintext int64 `json:"plaintext_objects,omitempty"`
-	// JournalFull says why writers last got ENOSPC for want of room in the
-	// journal, until room is made again.
-	JournalFull string `json:"journal_full,omitempty"`
-	// UnreachableSince is when uploads began to fail on the network (RFC
-	// 3339), until one succeeds; NetError is the last such failure, and
-	// RetryWithin the longest wait until the next try.
-	UnreachableSince string `json:"unreachable_since,omitempty"`
-	NetError         string `json:"net_error,omitempty"`
-	RetryWithin      string `json:"retry_within,omitempty"`
-	// OfflineSince is when the server stopped answering at all (RFC 3339),
-	// until it answers again; OfflineError is the last failure.
-	OfflineSince string `json:"offline_since,omitempty"`
-	OfflineError string `json:"offline_error,omitempty"`
 }
 
 func runtimeDir() string {
@@ -177,7 +142,11 @@ func ask(mountpoint, op string, wait time.Duration) (reply, error) {
 }
 
 func send(mountpoint string, req request, wait time.Duration) (reply, error) {
-	conn, err := net.Dial("unix", socketPath(mountpoint))
+	return sendTo(socketPath(mountpoint), req, wait)
+}
+
+func sendTo(socket string, req request, wait time.Duration) (reply, error) {
+	conn, err := net.Dial("unix", socket)
 	if err != nil {
 		return reply{}, err
 	}
@@ -193,73 +162,4 @@ func send(mountpoint string, req request, wait time.Duration) (reply, error) {
 		return reply{}, fmt.Errorf("no answer from the daemon: %w", err)
 	}
 	return r, nil
-}
-
-var errNoDaemon = errors.New("no ssecfs daemon answers for this mountpoint")
-
-// runStatus prints what waits for upload. Exit 0: nothing failed; 1: some
-// uploads failed; 2: no daemon.
-func runStatus(args []string) int {
-	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(os.Stderr, "Usage: ssecfs status MOUNTPOINT\n\nLists the files waiting for upload and the uploads that failed.")
-		return 2
-	}
-	mp, err := filepath.Abs(args[0])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ssecfs status:", err)
-		return 2
-	}
-	r, err := ask(mp, "status", 10*time.Second)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ssecfs status: %s: %v (%v)\n", mp, errNoDaemon, err)
-		return 2
-	}
-	printStatus(r)
-	for _, p := range r.Pending {
-		if p.Failed != "" {
-			return 1
-		}
-	}
-	return 0
-}
-
-func printStatus(r reply) {
-	fmt.Printf("%s: %s\n", r.Mountpoint, r.Target)
-	if r.Journal != "" {
-		fmt.Printf("journal: %s\n", r.Journal)
-	}
-	failed := 0
-	for _, p := range r.Pending {
-		if p.Failed != "" {
-			failed++
-		}
-	}
-	fmt.Printf("%d files waiting for upload, %d failed\n", len(r.Pending), failed)
-	switch {
-	case r.OfflineSince != "":
-		// Offline: no answer at all. Stat and listings answer from what
-		// the mount knew; changes to the bucket fail; uploads wait.
-		fmt.Printf("offline since %s: the server does not answer (last error: %s); folders listed before still list, changes to the bucket fail, new files wait in the journal",
-			r.OfflineSince, r.OfflineError)
-		if r.RetryWithin != "" {
-			fmt.Printf(": uploads are tried again within %s, and at once when it answers", r.RetryWithin)
-		}
-		fmt.Println()
-	case r.UnreachableSince != "":
-		fmt.Printf("server unreachable since %s: uploads are tried again within %s, and at once when it answers (last error: %s)\n",
-			r.UnreachableSince, r.RetryWithin, r.NetError)
-	}
-	if r.JournalFull != "" {
-		fmt.Printf("journal full, writers refused: %s\n", r.JournalFull)
-	}
-	if r.Plaintext > 0 {
-		fmt.Printf("%d objects stored without SSE-C met (anyone with write access to the bucket can make those; see the log)\n", r.Plaintext)
-	}
-	for _, p := range r.Pending {
-		line := fmt.Sprintf("  %s  %d bytes", p.Key, p.Size)
-		if p.Failed != "" {
-			line += "  FAILED: " + p.Failed
-		}
-		fmt.Println(line)
-	}
 }

@@ -23,7 +23,7 @@ const daemonEnv = "SSECFS_DAEMON"
 func startDaemon(c *mountConfig, key *keys.Key) int {
 	logPath := c.logFile
 	if logPath == "" {
-		logPath = defaultLogPath()
+		logPath = defaultLogPath(c.mountpoint)
 	}
 	logf, err := openLog(logPath)
 	if err != nil {
@@ -125,16 +125,16 @@ func runDaemon(c *mountConfig) int {
 		return 1
 	}
 	defer key.Wipe()
-	logf, err := openLog(c.logFile)
+	// Nothing of the daemon may hold the terminal; standard output and
+	// error follow the log through its rotations (a crash's stack trace).
+	if null, err := os.Open(os.DevNull); err == nil {
+		_ = syscall.Dup2(int(null.Fd()), 0)
+	}
+	logf, err := openLogFile(c.logFile, c.logMaxSize, c.logKeep, true)
 	if err != nil {
 		report(err)
 		return 1
 	}
 	defer logf.Close()
-	// Nothing of the daemon may hold the terminal.
-	if null, err := os.Open(os.DevNull); err == nil {
-		_ = syscall.Dup2(int(null.Fd()), 0)
-		_ = syscall.Dup2(int(logf.Fd()), 1)
-	}
 	return serve(c, key, logf, report, nil)
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // parseInterleaved parses flags placed before, between or after the
@@ -14,7 +17,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, flagError(fs, err)
 		}
 		if fs.NArg() == 0 {
 			return pos, nil
@@ -99,4 +102,97 @@ func printFlags(w io.Writer, f *flag.FlagSet) {
 		}
 		fmt.Fprintf(w, "%-24s %s%s\n", head, usage, def)
 	})
+}
+
+var (
+	badValue  = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): (.*)$`)
+	noValue   = regexp.MustCompile(`^flag needs an argument: -(.+)$`)
+	undefined = regexp.MustCompile(`^flag provided but not defined: -(.+)$`)
+)
+
+// flagError rewrites the flag package's messages ("invalid value "5" for
+// flag -timeout: parse error") to name the option as it is typed and the
+// form it wants ("--timeout 5: a duration like 30s or 2m").
+func flagError(fs *flag.FlagSet, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	msg := err.Error()
+	if m := badValue.FindStringSubmatch(msg); m != nil {
+		why := m[3]
+		// The flag package's own types say only "parse error".
+		if want := wants(fs.Lookup(m[2])); want != "" && (strings.Contains(why, "parse error") || strings.Contains(why, "out of range")) {
+			why = want
+		}
+		return fmt.Errorf("%s %s: %s", dashed(m[2]), m[1], why)
+	}
+	if m := noValue.FindStringSubmatch(msg); m != nil {
+		if want := wants(fs.Lookup(m[1])); want != "" {
+			return fmt.Errorf("%s needs a value: %s", dashed(m[1]), want)
+		}
+		return fmt.Errorf("%s needs a value", dashed(m[1]))
+	}
+	if m := undefined.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("unknown option %s", dashed(m[1]))
+	}
+	return err
+}
+
+// dashed is a flag's name as users type it.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// wants describes the values a flag takes, from its type.
+func wants(f *flag.Flag) string {
+	if f == nil {
+		return ""
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return ""
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "a duration like 30s or 2m"
+	case int, int64, uint, uint64:
+		return "a whole number"
+	case float64:
+		return "a number"
+	case bool:
+		return "true or false"
+	}
+	return ""
+}
+
+// idValue is a user or group id, given as a number or a name (--uid bob).
+type idValue struct {
+	n    *int
+	kind string // "uid" or "gid"
+}
+
+func (v idValue) String() string {
+	if v.n == nil {
+		return ""
+	}
+	return strconv.Itoa(*v.n)
+}
+
+func (v idValue) Set(s string) error {
+	id, err := lookupID(v.kind, s)
+	if err != nil {
+		if v.kind == "uid" {
+			return fmt.Errorf("no such user (a user name or a number)")
+		}
+		return fmt.Errorf("no such group (a group name or a number)")
+	}
+	n, err := strconv.Atoi(id)
+	if err != nil || n < 0 {
+		return fmt.Errorf("not an id")
+	}
+	*v.n = n
+	return nil
 }

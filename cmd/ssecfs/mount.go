@@ -55,7 +55,15 @@ type mountConfig struct {
 	uploadParallel int
 
 	logLevel, logFile string
+	logMaxSize        int64
+	logKeep           int
 	trace, debugFuse  bool
+
+	metrics       string // --metrics ADDR
+	metricsRemote bool
+	onFailure     string        // --on-failure CMD
+	failureEvery  time.Duration // at most one run of CMD per this
+	offlineAlert  time.Duration // offline this long is a failure for CMD
 
 	args []string // as given, for the daemon to parse again
 }
@@ -97,8 +105,8 @@ func mountFlags(c *mountConfig) *flag.FlagSet {
 	f.BoolVar(&c.foreground, "f", false, "short for --foreground")
 	f.BoolVar(&c.readOnly, "read-only", false, "mount read-only")
 	f.BoolVar(&c.nonEmpty, "nonempty", false, "mount over a MOUNTPOINT that holds files (they are hidden until unmount)")
-	f.IntVar(&c.uid, "uid", c.uid, "owner shown for files")
-	f.IntVar(&c.gid, "gid", c.gid, "group shown for files")
+	f.Var(idValue{&c.uid, "uid"}, "uid", "owner shown for files: a `USER` name or number")
+	f.Var(idValue{&c.gid, "gid"}, "gid", "group shown for files: a `GROUP` name or number")
 	f.BoolVar(&c.allowOther, "allow-other", false, "let other users access the mount (non-root needs user_allow_other in /etc/fuse.conf)")
 	f.BoolVar(&c.ownerMeta, "owner-from-metadata", false, "show the uid/gid stored in object metadata (x-amz-meta-uid/gid) as the owner")
 	f.BoolVar(&c.refusePlain, "refuse-plaintext", false, "hide objects stored without SSE-C (once a HEAD shows them) and refuse to open them; by default they show as read-only files")
@@ -123,7 +131,15 @@ func mountFlags(c *mountConfig) *flag.FlagSet {
 	f.DurationVar(&c.drainTimeout, "drain-timeout", stage.DefaultDrainTimeout, "at unmount, how long to wait while no upload succeeds before exiting with the files still waiting left in the journal (the next mount uploads them)")
 	f.DurationVar(&c.backoffMax, "upload-backoff-max", stage.DefaultRetryCap, "longest wait between two tries of an upload that failed on the network (they are tried for as long as the mount lives, and at once when the server answers again)")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogPath()+")")
+	f.StringVar(&c.logFile, "log-file", "", "log destination (default: standard error with --foreground, else "+defaultLogDir()+"/MOUNTPOINT.log)")
+	c.logMaxSize = 16 << 20
+	f.Var(sizeValue{&c.logMaxSize}, "log-max-size", "the log file's size (`SIZE`) at which it is rotated to LOG.1 (0 = never)")
+	f.IntVar(&c.logKeep, "log-keep", 3, "rotated log files kept (LOG.1 ... LOG.`N`)")
+	f.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics: HOST:PORT on loopback (127.0.0.1:9101), or unix:PATH")
+	f.BoolVar(&c.metricsRemote, "metrics-remote", false, "let --metrics listen on an address other machines can reach")
+	f.StringVar(&c.onFailure, "on-failure", "", "run `CMD` (sh -c) when an upload fails for good or the mount stays offline past --offline-alert; SSECFS_EVENT, SSECFS_PATH, SSECFS_REASON and SSECFS_FOLDED say what happened")
+	f.DurationVar(&c.failureEvery, "on-failure-every", 5*time.Minute, "run --on-failure at most once per this; the failures in between are folded into the next run")
+	f.DurationVar(&c.offlineAlert, "offline-alert", time.Hour, "how long the server may not answer before --on-failure is run")
 	f.BoolVar(&c.trace, "trace", false, "log every S3 request (never its headers) at debug level")
 	f.BoolVar(&c.debugFuse, "debug-fuse", false, "log every FUSE request at debug level")
 	f.BoolVar(&c.noExec, "noexec", false, "programs on the mount cannot be run (the mount is always nosuid and nodev)")
@@ -225,7 +241,7 @@ func runMount(args []string) int {
 	}
 	var out io.Writer = os.Stderr
 	if c.logFile != "" {
-		f, err := openLog(c.logFile)
+		f, err := openLogFile(c.logFile, c.logMaxSize, c.logKeep, false)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ssecfs mount:", err)
 			return 1

@@ -21,6 +21,7 @@ type s3Options struct {
 	allowHTTP                         bool
 	timeout                           time.Duration
 	retries                           int
+	observe                           func(store.Request) // the metrics' request counter, or nil
 }
 
 func (o *s3Options) add(f *flag.FlagSet) {
@@ -37,6 +38,7 @@ func (o *s3Options) store(bucket string, key *keys.Key, log *slog.Logger, trace 
 	return store.New(store.Config{
 		Bucket: bucket, Endpoint: o.endpoint, Region: o.region, Profile: o.profile, CAFile: o.caFile,
 		AllowHTTP: o.allowHTTP, Timeout: o.timeout, MaxRetries: o.retries, Key: key, Log: log, Trace: trace,
+		Observe: o.observe,
 	})
 }
 

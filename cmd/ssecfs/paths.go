@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -16,7 +18,10 @@ import (
 //	           user                          root
 //	state      ~/.local/state/ssecfs         /var/lib/ssecfs
 //	cache      ~/.cache/ssecfs               /var/cache/ssecfs
-//	log        ~/.local/state/ssecfs/ssecfs.log  /var/log/ssecfs/ssecfs.log
+//	log        ~/.local/state/ssecfs/log/MP.log  /var/log/ssecfs/MP.log
+//
+// (MP: the mountpoint as systemd-escape --path writes it; one log per
+// mount, rotated at --log-max-size).
 //
 // XDG_STATE_HOME and XDG_CACHE_HOME move them for either.
 
@@ -63,11 +68,40 @@ func defaultCacheRoot() string {
 	return "/var/cache/ssecfs"
 }
 
-func defaultLogPath() string {
+// defaultLogPath is one log per mount, named after its mountpoint as
+// systemd-escape --path names it (/srv/backups: srv-backups.log).
+func defaultLogPath(mountpoint string) string {
+	return filepath.Join(defaultLogDir(), escapePath(mountpoint)+".log")
+}
+
+func defaultLogDir() string {
 	if os.Getenv("XDG_STATE_HOME") == "" && systemWide() {
-		return "/var/log/ssecfs/ssecfs.log"
+		return "/var/log/ssecfs"
 	}
-	return filepath.Join(stateHome(), "ssecfs.log")
+	return filepath.Join(stateHome(), "log")
+}
+
+// escapePath is systemd-escape --path: "/" becomes "-", and every byte but
+// letters, digits, ':', '_' and a '.' not first becomes \xNN, so that two
+// mountpoints never share a name.
+func escapePath(p string) string {
+	p = strings.Trim(filepath.Clean(p), "/")
+	if p == "" {
+		return "-"
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/':
+			b.WriteByte('-')
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == ':', c == '_', c == '.' && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	return b.String()
 }
 
 func defaultJournalRoot() string { return filepath.Join(stateHome(), "journal") }

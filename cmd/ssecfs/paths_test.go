@@ -26,7 +26,7 @@ func TestRootsStateIsTheSystemsWithOrWithoutHome(t *testing.T) {
 		if got := defaultCacheRoot(); got != "/var/cache/ssecfs" {
 			t.Fatalf("HOME=%q: cache in %s", home, got)
 		}
-		if got := defaultLogPath(); got != "/var/log/ssecfs/ssecfs.log" {
+		if got := defaultLogPath("/srv/back-ups"); got != `/var/log/ssecfs/srv-back\x2dups.log` {
 			t.Fatalf("HOME=%q: log in %s", home, got)
 		}
 	}
@@ -65,5 +65,21 @@ func TestAWSFilesComeFromTheHomeFoundElseTheSystem(t *testing.T) {
 	}
 	if got := os.Getenv("AWS_SHARED_CREDENTIALS_FILE"); got != "/set/by/the/user" {
 		t.Fatalf("a variable set by the user was changed: %q", got)
+	}
+}
+
+// A log's name is the mountpoint as systemd-escape --path writes it.
+func TestLogNamesAreTheMountpointEscapedAsSystemdDoes(t *testing.T) {
+	for in, want := range map[string]string{
+		"/srv/backups":        "srv-backups",
+		"/home/ann/My Files/": `home-ann-My\x20Files`,
+		"/mnt/a-b":            `mnt-a\x2db`,
+		"/mnt/.hidden/x.y":    "mnt-.hidden-x.y",
+		"/.dot/x":             `\x2edot-x`,
+		"/":                   "-",
+	} {
+		if got := escapePath(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ssecfs/ssecfs/cache"
 	"github.com/ssecfs/ssecfs/fs"
 	"github.com/ssecfs/ssecfs/keys"
+	"github.com/ssecfs/ssecfs/metrics"
 	"github.com/ssecfs/ssecfs/stage"
 	"github.com/ssecfs/ssecfs/store"
 )
@@ -28,6 +29,8 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error), s
 		ready(err)
 		return 1
 	}
+	reqs := &metrics.Requests{}
+	c.s3Options.observe = reqs.Observe
 	st, err := c.s3Options.store(c.bucket, key, log, c.trace)
 	if err != nil {
 		return fail(err)
@@ -41,6 +44,11 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error), s
 	}
 	defer closeDisk()
 	jc, journal := journalConfig(c, key, st, log)
+	alerts := newAlerter(c, log)
+	defer alerts.stop()
+	if jc != nil && alerts != nil {
+		jc.GaveUp = func(key string, err error) { alerts.report("upload_failed", pathOf(c, key), err.Error()) }
+	}
 	known, err := openKnown(c, key, st.Endpoint(), log)
 	if err != nil {
 		return fail(err)
@@ -57,11 +65,21 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error), s
 		return fail(err)
 	}
 	defer fsys.Close()
+	mon := &monitor{c: c, fsys: fsys, mgr: fsys.Stage(), blocks: blocks, link: st.Link(), reqs: reqs,
+		rate: metrics.NewRate(rateWindow), journal: journal, endpoint: st.Endpoint(), started: time.Now()}
 	ctl, err := listenControl(c.mountpoint, log)
 	if err != nil {
 		return fail(fmt.Errorf("control socket: %w", err))
 	}
 	defer ctl.close()
+	if c.metrics != "" {
+		ml, err := metrics.Listen(c.metrics, c.metricsRemote)
+		if err != nil {
+			return fail(err)
+		}
+		defer ml.Close()
+		go metrics.Serve(ml, metrics.NewCollector(mon.snapshot, reqs), log)
+	}
 	srv, err := fsys.Mount(c.mountpoint, fs.MountOptions{
 		FsName: "ssecfs:" + c.bucket + "/" + c.prefix, AllowOther: c.allowOther,
 		ReadOnly: c.readOnly, NoExec: c.noExec, Debug: c.debugFuse,
@@ -71,7 +89,11 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error), s
 	}
 	log.Info("mounted", "pid", os.Getpid(), "bucket", c.bucket, "prefix", c.prefix, "mountpoint", c.mountpoint,
 		"endpoint", st.Endpoint(), "journal", journal, "write_back", c.writeBack, "key", key.String())
-	status := answerControl(ctl, c, fsys, st.Link(), journal, log)
+	mon.answerControl(ctl, log)
+	stopSampling := make(chan struct{})
+	defer close(stopSampling)
+	go mon.sample(stopSampling)
+	go alerts.watchOffline(st.Link(), c.offlineAlert, stopSampling)
 	ctl.unmount = srv.Unmount
 	go ctl.serve()
 	// Signals are handled before the mount is reported ready: a SIGHUP or
@@ -83,7 +105,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error), s
 	if err := sd.ready("Mounted " + where); err != nil {
 		log.Warn("cannot notify systemd", "err", err)
 	}
-	stopStatus := tellStatus(sd, fsys.Stage(), st.Link(), where)
+	stopStatus := mon.tellStatus(sd, where)
 	srv.Wait()
 	stopStatus()
 	code := 0
@@ -97,7 +119,7 @@ func serve(c *mountConfig, key *keys.Key, logOut io.Writer, ready func(error), s
 	} else {
 		sd.stopping("Unmounted")
 	}
-	final := status()
+	final := mon.status()
 	final.OK = code == 0
 	ctl.finish(final)
 	log.Info("unmounted", "mountpoint", c.mountpoint)
@@ -152,53 +174,6 @@ func journalConfig(c *mountConfig, key *keys.Key, st *store.S3, log *slog.Logger
 	}, journal
 }
 
-// answerControl sets what the control socket answers to status and sync,
-// and returns the status.
-func answerControl(ctl *controlServer, c *mountConfig, fsys *fs.FS, link *store.Link, journal string, log *slog.Logger) func() reply {
-	mgr := fsys.Stage()
-	status := func() reply {
-		r := reply{Mountpoint: c.mountpoint, Target: c.bucket + "/" + c.prefix, Journal: journal, OK: true,
-			Plaintext: fsys.PlaintextSeen()}
-		if since, err := link.Offline(); !since.IsZero() {
-			r.OfflineSince = since.Format(time.RFC3339)
-			if err != nil {
-				r.OfflineError = err.Error()
-			}
-		}
-		if mgr != nil {
-			if err := mgr.Full(); err != nil {
-				r.JournalFull = err.Error()
-			}
-			if since, err := mgr.Unreachable(); !since.IsZero() {
-				within := c.backoffMax
-				if within <= 0 {
-					within = stage.DefaultRetryCap
-				}
-				r.UnreachableSince, r.RetryWithin = since.Format(time.RFC3339), within.String()
-				if err != nil {
-					r.NetError = err.Error()
-				}
-			}
-			for _, p := range mgr.Pending() {
-				r.Pending = append(r.Pending, pendingFile{Key: p.Key, Size: p.Size, Failed: p.Failed})
-			}
-		}
-		return r
-	}
-	ctl.status = status
-	ctl.sync = func(rel string) reply {
-		r := syncUnder(mgr, c.prefix, rel)
-		r.Mountpoint, r.Target, r.Journal = c.mountpoint, c.bucket+"/"+c.prefix, journal
-		if n := len(r.Pending); n > 0 {
-			log.Error("sync: files could not be uploaded", "path", rel, "failed", n)
-		} else {
-			log.Info("sync: uploaded", "path", rel, "files", r.Synced, "bytes", r.SyncedBytes)
-		}
-		return r
-	}
-	return status
-}
-
 // handleSignals unmounts on SIGINT and SIGTERM (lazily if files are open)
 // and logs SIGHUP.
 func handleSignals(c *mountConfig, srv *fs.Server, log *slog.Logger) {
@@ -227,7 +202,7 @@ func handleSignals(c *mountConfig, srv *fs.Server, log *slog.Logger) {
 // next mount. Under systemd, every 10 s in which uploads moved asks for 30 s
 // more than TimeoutStopSec=; a stuck upload is not given more.
 func drain(mgr *stage.Manager, log *slog.Logger, sd *notifier) error {
-	n := len(mgr.Pending())
+	n := mgr.Stats().Files
 	if n == 0 {
 		sd.stopping("Unmounted; nothing waited for upload")
 		return nil
@@ -244,7 +219,7 @@ func drain(mgr *stage.Manager, log *slog.Logger, sd *notifier) error {
 			case <-done:
 				return
 			case <-t.C:
-				left := len(mgr.Pending())
+				left := mgr.Stats().Files
 				log.Info("still uploading before exit", "files", left)
 				if p := mgr.Progress(); p != moved {
 					moved = p
@@ -261,45 +236,4 @@ func drain(mgr *stage.Manager, log *slog.Logger, sd *notifier) error {
 	}
 	log.Info("all files uploaded")
 	return nil
-}
-
-// tellStatus keeps systemd's STATUS= line saying what waits for upload and
-// whether the server answers, every 10 s while it changes, until the
-// function it returns is called.
-func tellStatus(sd *notifier, mgr *stage.Manager, link *store.Link, where string) func() {
-	if sd == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(10 * time.Second)
-		defer t.Stop()
-		last := ""
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			line := "Mounted " + where
-			if mgr != nil {
-				var files int
-				var bytes int64
-				for _, p := range mgr.Pending() {
-					files, bytes = files+1, bytes+p.Size
-				}
-				if files > 0 {
-					line += fmt.Sprintf("; %d files (%s) waiting for upload", files, formatSize(bytes))
-				}
-			}
-			if since, _ := link.Offline(); !since.IsZero() {
-				line += "; offline since " + since.Format(time.RFC3339)
-			}
-			if line != last {
-				sd.status(line)
-				last = line
-			}
-		}
-	}()
-	return func() { close(done) }
 }

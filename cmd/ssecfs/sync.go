@@ -52,7 +52,7 @@ func runSync(args []string) int {
 	}
 	r, err := send(mp, request{Op: "sync", Path: rel}, 0)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "ssecfs sync: %s: %v (%v)\n", mp, errNoDaemon, err)
+		fmt.Fprintln(os.Stderr, "ssecfs sync:", noDaemon(mp))
 		return 2
 	}
 	if r.Error != "" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,14 +43,14 @@ func runUmount(args []string) int {
 	if !*lazy {
 		// The daemon unmounts, uploads what waits, and answers with the
 		// outcome: a non-zero exit if anything could not be uploaded.
-		if r, err := ask(mp, "unmount", 0); err == nil {
+		if r, err := unmountShowing(mp, os.Stderr); err == nil {
 			switch {
 			case r.Error != "":
 				fmt.Fprintf(os.Stderr, "ssecfs umount: %s: %s\n", mp, r.Error)
 				return 1
 			case !r.OK:
-				fmt.Fprintf(os.Stderr, "ssecfs umount: %s is unmounted, but files could not be uploaded; they stay in the journal %s and are uploaded by the next mount:\n", mp, r.Journal)
-				printStatus(r)
+				fmt.Fprintf(os.Stderr, "ssecfs umount: %s is unmounted, but files could not be uploaded; they stay in the journal %s and are uploaded by the next mount:\n", mp, r.Journal.Dir)
+				printStatus(os.Stderr, r)
 				return 1
 			}
 			return 0
@@ -82,4 +83,65 @@ func runUmount(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// unmountShowing asks the daemon of mp to unmount and, while it uploads
+// what waits, shows how far it is on w: one line rewritten every second
+// on a terminal, a plain line every 10 s otherwise; then a summary, if
+// anything waited.
+func unmountShowing(mp string, w *os.File) (reply, error) {
+	before, _ := ask(mp, "status", 10*time.Second)
+	type result struct {
+		r   reply
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := ask(mp, "unmount", 0)
+		done <- result{r, err}
+	}()
+	tty := isTerminal(w)
+	every := 10 * time.Second
+	if tty {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	start, shown := time.Now(), false
+	for {
+		select {
+		case res := <-done:
+			if shown && tty {
+				fmt.Fprint(w, "\r\x1b[K")
+			}
+			if res.err == nil && res.r.Error == "" && (before.Waiting.Files > 0 || shown) {
+				n, b := res.r.Uploads.Done-before.Uploads.Done, res.r.Uploads.Bytes-before.Uploads.Bytes
+				fmt.Fprintf(w, "%s: unmounted; uploaded %s (%s) in %s\n", mp, plural(int(n), "file"), human(b),
+					time.Since(start).Round(100*time.Millisecond))
+			}
+			return res.r, res.err
+		case <-t.C:
+		}
+		r, err := ask(mp, "status", every)
+		if err != nil || r.Waiting.Files == 0 {
+			continue
+		}
+		line := fmt.Sprintf("uploading before unmount: %s (%s) left", plural(int(r.Waiting.Files), "file"), human(r.Waiting.Bytes))
+		line += progress(r.Waiting)
+		if r.OfflineSince != "" {
+			line += "; offline since " + r.OfflineSince
+		}
+		if tty {
+			fmt.Fprint(w, "\r\x1b[K"+line)
+		} else {
+			fmt.Fprintln(w, line)
+		}
+		shown = true
+	}
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

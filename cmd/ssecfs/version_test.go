@@ -19,6 +19,13 @@ func TestVersionOfAPlainBuildIsItsRevision(t *testing.T) {
 	if err != nil {
 		t.Skipf("not in a git checkout: %v", err)
 	}
+	// go stamps no revision in a linked worktree (.git is a file there).
+	if dir, err := exec.Command("git", "rev-parse", "--git-dir").Output(); err == nil {
+		if common, err := exec.Command("git", "rev-parse", "--git-common-dir").Output(); err == nil &&
+			filepath.Clean(strings.TrimSpace(string(dir))) != filepath.Clean(strings.TrimSpace(string(common))) {
+			t.Skip("a linked worktree: go build stamps no revision there")
+		}
+	}
 	bin := filepath.Join(t.TempDir(), "ssecfs")
 	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
