@@ -46,15 +46,35 @@ type profileSettings struct {
 	region, endpoint, caBundle string
 }
 
-func loadProfile(name string) profileSettings {
-	path := os.Getenv("AWS_CONFIG_FILE")
-	if path == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return profileSettings{}
-		}
-		path = filepath.Join(home, ".aws", "config")
+// awsFile is the AWS CLI's config or credentials file: the variable's
+// value, else ~/.aws/NAME.
+func awsFile(variable, name string) string {
+	if p := os.Getenv(variable); p != "" {
+		return p
 	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".aws", name)
+}
+
+// profileMissing names a profile asked for by name (--profile,
+// AWS_PROFILE) that neither file has, as the AWS CLI refuses it: a typo
+// must not fall back to other credentials.
+func profileMissing(name string) error {
+	config, creds := awsFile("AWS_CONFIG_FILE", "config"), awsFile("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+	if f, err := ini.Load(config); err == nil && (f.HasSection("profile "+name) || f.HasSection(name)) {
+		return nil
+	}
+	if f, err := ini.Load(creds); err == nil && f.HasSection(name) {
+		return nil
+	}
+	return fmt.Errorf("AWS profile %q not found: neither %s ([profile %s]) nor %s ([%s]) has it", name, config, name, creds, name)
+}
+
+func loadProfile(name string) profileSettings {
+	path := awsFile("AWS_CONFIG_FILE", "config")
 	f, err := ini.Load(path)
 	if err != nil {
 		return profileSettings{}
@@ -94,6 +114,11 @@ type resolved struct {
 func resolve(c Config) (*resolved, error) {
 	explicitProfile := c.Profile != ""
 	c.Profile = firstNonEmpty(c.Profile, os.Getenv("AWS_PROFILE"), "default")
+	if c.Profile != "default" {
+		if err := profileMissing(c.Profile); err != nil {
+			return nil, err
+		}
+	}
 	p := loadProfile(c.Profile)
 	c.Region = firstNonEmpty(c.Region, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), p.region, "us-east-1")
 	c.Endpoint = firstNonEmpty(c.Endpoint, os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"), p.endpoint,
