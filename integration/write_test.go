@@ -257,7 +257,7 @@ func TestUmountWaitsForEveryPendingFile(t *testing.T) {
 		os.WriteFile(filepath.Join(m.dir, fmt.Sprintf("p%02d", i)), []byte(fmt.Sprint(i)), 0o644)
 	}
 	out, code := s.run(t, "status", m.dir)
-	if code != 0 || !strings.Contains(out, "50 files waiting for upload") {
+	if code != 0 || !strings.Contains(out, "50 files (") || !strings.Contains(out, ") waiting for upload") {
 		t.Fatalf("status (%d): %s", code, out)
 	}
 	if out, err := exec.Command(binary, "umount", m.dir).CombinedOutput(); err != nil {

@@ -75,6 +75,7 @@ type Entry struct {
 	due         time.Time
 	attempts    int
 	failed      error    // last upload failure; sticky until an upload succeeds
+	toldGaveUp  bool     // Config.GaveUp was told of this failure; until an upload succeeds
 	deleteAfter []string // keys to delete once uploaded (the names before renames)
 	// replaces: the bucket holds an object under key that this file
 	// replaces (its base, even once truncated away, or its own upload), so

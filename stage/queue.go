@@ -98,9 +98,14 @@ func (m *Manager) retryLater(e *Entry, err error) {
 	heals := transient(err)
 	if !heals && e.attempts >= m.cfg.Attempts {
 		m.log.Error("upload failed; the file stays in the journal", "key", e.key, "attempts", e.attempts, "err", err)
-		m.counts.gaveUp.Add(1)
-		if m.cfg.GaveUp != nil {
-			m.cfg.GaveUp(e.key, err)
+		// Told once per failure: a drain's or a room wait's retry that
+		// fails again is not news.
+		if !e.toldGaveUp {
+			e.toldGaveUp = true
+			m.counts.gaveUp.Add(1)
+			if m.cfg.GaveUp != nil {
+				m.cfg.GaveUp(e.key, err)
+			}
 		}
 		// The queue gives up, unless something queued it again during
 		// the upload (a close, a drain), or another upload stored it:

@@ -203,7 +203,7 @@ func (m *Manager) settle(e *Entry, u *upJob, stored store.Attrs, err error) erro
 	m.counts.uploaded.Add(1)
 	m.counts.uploadedBytes.Add(u.size)
 	m.Reached()
-	e.failed, e.attempts = nil, 0
+	e.failed, e.attempts, e.toldGaveUp = nil, 0, false
 	e.cleanGen = u.gen
 	e.deleteAfter = slicesWithout(e.deleteAfter, u.deleteAfter)
 	if e.key != u.key { // renamed during the upload: the uploaded name goes

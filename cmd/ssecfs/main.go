@@ -49,7 +49,7 @@ Usage:
   ssecfs mount [options] BUCKET[/PREFIX] MOUNTPOINT   mount (see ssecfs mount --help)
   ssecfs s3://BUCKET[/PREFIX] MOUNTPOINT -o OPTIONS   the same, as mount(8) and fstab call it
   ssecfs umount [-z] MOUNTPOINT                       upload what waits, then unmount
-  ssecfs status MOUNTPOINT                            list files waiting for upload
+  ssecfs status [--json] [MOUNTPOINT]                 every mount: what waits, failures, cache, requests
   ssecfs sync MOUNTPOINT [PATH]                       upload what waits now, without unmounting
   ssecfs key create | check                           make a key in Barbican; test a key
   ssecfs uploads [--abort] BUCKET[/PREFIX]            list or abort incomplete multipart uploads

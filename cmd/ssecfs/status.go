@@ -54,7 +54,7 @@ type reply struct {
 	Pending []pendingFile `json:"pending"`
 
 	// The outcome of a sync or an unmount.
-	OK          bool   `json:"ok"`
+	OK          bool   `json:"ok,omitempty"`
 	Error       string `json:"error,omitempty"`
 	Synced      int    `json:"synced,omitempty"`
 	SyncedBytes int64  `json:"synced_bytes,omitempty"`
@@ -243,7 +243,7 @@ func printStatus(w io.Writer, r reply) {
 		fmt.Fprintln(w, "  online")
 	}
 	if !r.ReadOnly {
-		line := fmt.Sprintf("  %d files (%s) waiting for upload, %d failed", r.Waiting.Files, human(r.Waiting.Bytes), r.Waiting.Failed)
+		line := fmt.Sprintf("  %s (%s) waiting for upload, %d failed", plural(int(r.Waiting.Files), "file"), human(r.Waiting.Bytes), r.Waiting.Failed)
 		if r.Waiting.Files > 0 {
 			line += progress(r.Waiting)
 		}
@@ -304,9 +304,10 @@ func progress(w waiting) string {
 	return s
 }
 
-// human writes a byte count as people read it: 512 B, 3.4 MB, 1.2 GB.
+// human writes a byte count as people read it, in the binary units of
+// the size options: 512 B, 3.4 MiB, 16 GiB.
 func human(n int64) string {
-	const unit = 1000
+	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}
@@ -315,5 +316,5 @@ func human(n int64) string {
 		v /= unit
 		i++
 	}
-	return strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0") + " " + string("kMGTP"[i-1]) + "B"
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0") + " " + string("KMGTP"[i-1]) + "iB"
 }

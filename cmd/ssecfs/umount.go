@@ -117,7 +117,7 @@ func unmountShowing(mp string, w *os.File) (reply, error) {
 			if res.err == nil && res.r.Error == "" && (before.Waiting.Files > 0 || shown) {
 				n, b := res.r.Uploads.Done-before.Uploads.Done, res.r.Uploads.Bytes-before.Uploads.Bytes
 				fmt.Fprintf(w, "%s: unmounted; uploaded %s (%s) in %s\n", mp, plural(int(n), "file"), human(b),
-					time.Since(start).Round(100*time.Millisecond))
+					time.Since(start).Round(time.Millisecond))
 			}
 			return res.r, res.err
 		case <-t.C:
