@@ -138,8 +138,14 @@ func TestMistypedKeysAndOptionsAreRefusedInOneLine(t *testing.T) {
 			[]string{"--key-file", keyFile(t, secret), b}},
 		{"no bucket", "no bucket in", 2, dir, nil,
 			[]string{"--key-file", keyFile(t, secret), "s3://"}},
-		{"size that is not one", `"12Q" is not a size like 256M`, 2, dir, nil,
+		{"size that is not one", `--cache-size 12Q: "12Q" is not a size like 256M`, 2, dir, nil,
 			[]string{"--key-file", keyFile(t, secret), "--cache-size", "12Q", b}},
+		{"duration without a unit", "--timeout 5: a duration like 30s or 2m", 2, dir, nil,
+			[]string{"--key-file", keyFile(t, secret), "--timeout", "5", b}},
+		{"owner that is no user", "--uid no-such-user-here: no such user (a user name or a number)", 2, dir, nil,
+			[]string{"--key-file", keyFile(t, secret), "--uid", "no-such-user-here", b}},
+		{"AWS profile that does not exist", `AWS profile "no-such-profile" not found`, 1, dir, nil,
+			[]string{"--key-file", keyFile(t, secret), "--profile", "no-such-profile", b}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			refusedMount(t, append(s.env(), tc.env...), tc.code, tc.want, tc.mountpoint, append(base, tc.args...)...)

@@ -55,8 +55,14 @@ func (h heldPuts) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // `ssecfs umount` on a terminal shows one line, rewritten in place, with
-// what is left to upload while it drains, then a summary.
-func TestUmountOnATerminalShowsTheDrainLive(t *testing.T) {
+// what is left to upload while it drains, then a summary; into a pipe,
+// plain lines (every 10 s) and the summary.
+func TestUmountShowsTheDrainLive(t *testing.T) {
+	t.Run("terminal", func(t *testing.T) { umountShowsTheDrain(t, true) })
+	t.Run("pipe", func(t *testing.T) { umountShowsTheDrain(t, false) })
+}
+
+func umountShowsTheDrain(t *testing.T, terminal bool) {
 	s := loadServer(t, "rgw")
 	release := make(chan struct{})
 	var once sync.Once
@@ -70,7 +76,13 @@ func TestUmountOnATerminalShowsTheDrainLive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	master, tty := openPty(t)
+	var master, tty *os.File
+	var err error
+	if terminal {
+		master, tty = openPty(t)
+	} else if master, tty, err = os.Pipe(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "umount", m.dir)
@@ -96,7 +108,10 @@ func TestUmountOnATerminalShowsTheDrainLive(t *testing.T) {
 			}
 		}
 	}()
-	const live = "\r\x1b[Kuploading before unmount: 3 files (30 B) left"
+	live := "\r\x1b[Kuploading before unmount: 3 files (30 B) left"
+	if !terminal {
+		live = "\nuploading before unmount: 3 files (30 B) left"
+	}
 	for shown := false; !shown; {
 		select {
 		case <-seen:
@@ -104,7 +119,7 @@ func TestUmountOnATerminalShowsTheDrainLive(t *testing.T) {
 			t.Fatalf("no live line while the uploads are held: %q", screen.String())
 		}
 		mu.Lock()
-		shown = strings.Contains(screen.String(), live)
+		shown = strings.Contains("\n"+screen.String(), live)
 		mu.Unlock()
 	}
 	free()
@@ -112,6 +127,10 @@ func TestUmountOnATerminalShowsTheDrainLive(t *testing.T) {
 		t.Fatalf("umount: %v: %q", err, screen.String())
 	}
 	m.pid = 0 // unmounted and drained: the cleanup has nothing to do
+	if mu.Lock(); !terminal && strings.Contains(screen.String(), "\x1b") {
+		t.Errorf("terminal codes into a pipe: %q", screen.String())
+	}
+	mu.Unlock()
 	for !strings.Contains(func() string { mu.Lock(); defer mu.Unlock(); return screen.String() }(), "unmounted; uploaded 3 files (30 B) in ") {
 		select {
 		case <-seen:
@@ -142,18 +161,7 @@ func TestOnFailureRunsTheCommandWhenAnUploadFailsForGood(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(m.dir, "report.pdf"), []byte("refused"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan string, 1)
-	go func() {
-		b, _ := os.ReadFile(fifo)
-		got <- string(b)
-	}()
-	var env string
-	select {
-	case env = <-got:
-	case <-time.After(3 * time.Minute): // five attempts, a second or two apart: this only catches a command never run
-		os.WriteFile(fifo, nil, 0) // ends the reader
-		t.Fatalf("--on-failure never ran; log:\n%s", readLog(m.log))
-	}
+	env := readFIFO(t, fifo, m.log)
 	for _, want := range []string{"SSECFS_EVENT=upload_failed", "SSECFS_PATH=" + filepath.Join(m.dir, "report.pdf"),
 		"SSECFS_MOUNTPOINT=" + m.dir, "SSECFS_FOLDED=0"} {
 		if !strings.Contains(env, want+"\n") {
@@ -167,4 +175,46 @@ func TestOnFailureRunsTheCommandWhenAnUploadFailsForGood(t *testing.T) {
 		t.Fatal("the command got the key or the secret access key")
 	}
 	fp.SetRules() // the bucket takes it again: the unmount uploads it
+}
+
+// readFIFO waits for a writer of fifo (an --on-failure command) and
+// returns what it wrote.
+func readFIFO(t *testing.T, fifo, log string) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		got <- string(b)
+	}()
+	select {
+	case env := <-got:
+		return env
+	case <-time.After(3 * time.Minute): // only catches a command never run
+		os.WriteFile(fifo, nil, 0) // ends the reader
+		t.Fatalf("--on-failure never ran; log:\n%s", readLog(log))
+	}
+	return ""
+}
+
+// A mount offline for longer than --offline-alert runs --on-failure once,
+// saying since when.
+func TestOnFailureRunsWhenTheMountStaysOffline(t *testing.T) {
+	s := loadServer(t, "rgw")
+	fp := s.faulty(t, 1)
+	fifo := filepath.Join(t.TempDir(), "env")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := s.mount(t, s.bucket(t), "--endpoint", fp.URL, "--timeout", "2s", "--retries", "1", "--meta-ttl", "1ms",
+		"--offline-alert", "1s", "--on-failure", "env > "+fifo)
+	t.Cleanup(func() { fp.Blackhole(false) })
+	if err := os.Mkdir(filepath.Join(m.dir, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fp.Blackhole(true)
+	os.ReadDir(filepath.Join(m.dir, "docs")) // finds the server gone
+	env := readFIFO(t, fifo, m.log)
+	if !strings.Contains(env, "SSECFS_EVENT=offline\n") || !strings.Contains(env, "SSECFS_REASON=the server has not answered since ") {
+		t.Fatalf("the command's environment:\n%s", env)
+	}
 }
