@@ -26,6 +26,11 @@ type request struct {
 }
 
 func runtimeDir() string {
+	// Root's is the system's whatever the session says, as its state is
+	// (paths.go): a mount made at boot and a root shell must meet.
+	if os.Geteuid() == 0 {
+		return "/run/ssecfs"
+	}
 	// XDG_RUNTIME_DIR only if it is ours: su and runuser may pass another
 	// user's along.
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
@@ -33,9 +38,6 @@ func runtimeDir() string {
 		if syscall.Stat(d, &st) == nil && int(st.Uid) == os.Getuid() {
 			return filepath.Join(d, "ssecfs")
 		}
-	}
-	if os.Geteuid() == 0 {
-		return "/run/ssecfs"
 	}
 	return filepath.Join(os.TempDir(), "ssecfs-"+strconv.Itoa(os.Getuid()))
 }

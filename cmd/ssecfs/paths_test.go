@@ -83,3 +83,15 @@ func TestLogNamesAreTheMountpointEscapedAsSystemdDoes(t *testing.T) {
 		}
 	}
 }
+
+// Root's control sockets are in /run/ssecfs whatever the session's
+// XDG_RUNTIME_DIR: a root shell finds the mounts made at boot.
+func TestRootsControlSocketsAreTheSystemsWhateverTheSession(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	if got := runtimeDir(); got != "/run/ssecfs" {
+		t.Fatalf("root's runtime folder with XDG_RUNTIME_DIR set: %s", got)
+	}
+}
