@@ -56,7 +56,7 @@ func (h heldPuts) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // `ssecfs umount` on a terminal shows one line, rewritten in place, with
 // what is left to upload while it drains, then a summary; into a pipe,
-// plain lines (every 10 s) and the summary.
+// plain lines (the first after a second) and the summary.
 func TestUmountShowsTheDrainLive(t *testing.T) {
 	t.Run("terminal", func(t *testing.T) { umountShowsTheDrain(t, true) })
 	t.Run("pipe", func(t *testing.T) { umountShowsTheDrain(t, false) })

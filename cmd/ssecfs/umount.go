@@ -87,8 +87,9 @@ func runUmount(args []string) int {
 
 // unmountShowing asks the daemon of mp to unmount and, while it uploads
 // what waits, shows how far it is on w: one line rewritten every second
-// on a terminal, a plain line every 10 s otherwise; then a summary, if
-// anything waited.
+// on a terminal; otherwise a plain line after a second (a log shows at
+// once that the unmount waits for uploads), then every 10 s; then a
+// summary, if anything waited.
 func unmountShowing(mp string, w *os.File) (reply, error) {
 	before, _ := ask(mp, "status", 10*time.Second)
 	type result struct {
@@ -105,7 +106,7 @@ func unmountShowing(mp string, w *os.File) (reply, error) {
 	if tty {
 		every = time.Second
 	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	start, shown := time.Now(), false
 	for {
@@ -122,6 +123,7 @@ func unmountShowing(mp string, w *os.File) (reply, error) {
 			return res.r, res.err
 		case <-t.C:
 		}
+		t.Reset(every)
 		r, err := ask(mp, "status", every)
 		if err != nil || r.Waiting.Files == 0 {
 			continue
