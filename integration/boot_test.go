@@ -68,23 +68,7 @@ func TestABootMountBeforeTheNetworkFailsAndTheRestartMounts(t *testing.T) {
 		"SSECFS_KEY_COMMAND": "",
 	})
 	sockName := "@ssecfs-test-boot-" + filepath.Base(t.TempDir())
-	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockName, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	msgs := make(chan string, 16)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := sock.Read(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(buf[:n])
-		}
-	}()
+	msgs := notifySocket(t, sockName)
 	start := func(ctx context.Context) (*exec.Cmd, *strings.Builder) {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = append(s.env(), "NOTIFY_SOCKET="+sockName)

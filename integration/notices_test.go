@@ -17,29 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ssecfs/ssecfs/integration/faultproxy"
+	"github.com/ssecfs/ssecfs/internal/ptytest"
 )
-
-// openPty returns the two ends of a new pseudo-terminal.
-func openPty(t *testing.T) (master, tty *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(); s.Close() })
-	return m, s
-}
 
 // heldPuts is a transport that holds every upload until released.
 type heldPuts struct {
@@ -79,7 +58,7 @@ func umountShowsTheDrain(t *testing.T, terminal bool) {
 	var master, tty *os.File
 	var err error
 	if terminal {
-		master, tty = openPty(t)
+		master, tty = ptytest.Open(t)
 	} else if master, tty, err = os.Pipe(); err != nil {
 		t.Fatal(err)
 	}

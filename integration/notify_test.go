@@ -27,11 +27,7 @@ func TestSystemdIsToldWhenTheMountIsReadyAndWhenItStops(t *testing.T) {
 			name = "@ssecfs-test-notify-" + filepath.Base(t.TempDir())
 		}
 		t.Run(map[bool]string{false: "path", true: "abstract"}[abstract], func(t *testing.T) {
-			sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sock.Close()
+			msgs := notifySocket(t, name)
 			b, mp := s.bucket(t), t.TempDir()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
@@ -49,18 +45,6 @@ func TestSystemdIsToldWhenTheMountIsReadyAndWhenItStops(t *testing.T) {
 				if cmd.ProcessState == nil {
 					cmd.Process.Kill()
 					<-exited
-				}
-			}()
-			msgs := make(chan string, 16)
-			go func() {
-				buf := make([]byte, 4096)
-				for {
-					n, err := sock.Read(buf)
-					if err != nil {
-						close(msgs)
-						return
-					}
-					msgs <- string(buf[:n])
 				}
 			}()
 			next := func(want string) string {
@@ -100,4 +84,29 @@ func TestSystemdIsToldWhenTheMountIsReadyAndWhenItStops(t *testing.T) {
 			}
 		})
 	}
+}
+
+// notifySocket listens on a datagram socket as systemd does for a
+// Type=notify service (name: a path, or "@..." for an abstract name) and
+// returns its messages; closed when the test ends.
+func notifySocket(t *testing.T, name string) <-chan string {
+	t.Helper()
+	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	msgs := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := sock.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	return msgs
 }
