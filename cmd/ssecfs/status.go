@@ -139,7 +139,7 @@ func runStatus(args []string) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "ssecfs status: %v (see ssecfs status --help)\n", flagError(f, err))
+		fmt.Fprintf(os.Stderr, "ssecfs status: %v (see ssecfs status --help)\n", err)
 		return 2
 	}
 	var mounts []reply
