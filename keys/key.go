@@ -96,7 +96,7 @@ func FromReader(r io.Reader) (*Key, error) {
 // others is reported through warn, as ssh does for its keys.
 func FromFile(path string, warn func(string)) (*Key, error) {
 	if path == "-" {
-		if isTerminal(os.Stdin) {
+		if IsTerminal(os.Stdin) {
 			return Prompt(os.Stdin, os.Stderr, "SSE-C key (not shown as you type): ")
 		}
 		return FromReader(os.Stdin)

@@ -14,6 +14,7 @@ import (
 // `ssecfs status`.
 type Snapshot struct {
 	OfflineSince time.Time    // zero: online
+	OfflineError error        // the last failure while offline
 	Stage        *stage.Stats // nil: a read-only mount
 	Cache        cache.Stats
 	Read         int64   // bytes programs read from the mount

@@ -18,26 +18,33 @@ type Status struct {
 
 // Pending lists the files not yet in the bucket.
 func (m *Manager) Pending() []Status {
+	var out []Status
+	m.eachWaiting(func(e *Entry) {
+		s := Status{Key: e.key, Size: e.size}
+		if e.failed != nil {
+			s.Failed = e.failed.Error()
+		}
+		out = append(out, s)
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// eachWaiting calls f with every entry not yet in the bucket, locked.
+func (m *Manager) eachWaiting(f func(e *Entry)) {
 	m.mu.Lock()
 	entries := make([]*Entry, 0, len(m.byKey))
 	for _, e := range m.byKey {
 		entries = append(entries, e)
 	}
 	m.mu.Unlock()
-	var out []Status
 	for _, e := range entries {
 		e.mu.Lock()
 		if e.gen != e.cleanGen {
-			s := Status{Key: e.key, Size: e.size}
-			if e.failed != nil {
-				s.Failed = e.failed.Error()
-			}
-			out = append(out, s)
+			f(e)
 		}
 		e.mu.Unlock()
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
 }
 
 // ErrNotDrained: files remain in the journal after a drain.

@@ -25,23 +25,15 @@ type Stats struct {
 // Stats sums the waiting files without listing them.
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
-	entries := make([]*Entry, 0, len(m.byKey))
-	for _, e := range m.byKey {
-		entries = append(entries, e)
-	}
 	s := Stats{JournalBytes: m.used, JournalCap: m.cfg.Cap}
 	m.mu.Unlock()
-	for _, e := range entries {
-		e.mu.Lock()
-		if e.gen != e.cleanGen {
-			s.Files++
-			s.Bytes += e.size
-			if e.failed != nil {
-				s.Failed++
-			}
+	m.eachWaiting(func(e *Entry) {
+		s.Files++
+		s.Bytes += e.size
+		if e.failed != nil {
+			s.Failed++
 		}
-		e.mu.Unlock()
-	}
+	})
 	s.Uploaded, s.UploadedBytes = m.counts.uploaded.Load(), m.counts.uploadedBytes.Load()
 	s.Retries, s.GaveUp = m.counts.retries.Load(), m.counts.gaveUp.Load()
 	s.Sent = m.sent.Load()

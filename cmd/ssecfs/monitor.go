@@ -52,7 +52,7 @@ func (m *monitor) sample(stop <-chan struct{}) {
 
 func (m *monitor) snapshot() metrics.Snapshot {
 	s := metrics.Snapshot{Cache: m.blocks.Stats(), Plaintext: m.fsys.PlaintextSeen(), UploadRate: m.rate.PerSecond()}
-	s.OfflineSince, _ = m.link.Offline()
+	s.OfflineSince, s.OfflineError = m.link.Offline()
 	s.Read, s.Written = m.fsys.IO()
 	if m.mgr != nil {
 		st := m.mgr.Stats()
@@ -78,10 +78,10 @@ func (m *monitor) status() reply {
 		Pending: []pendingFile{},
 	}
 	r.Requests.Total, r.Requests.Errors, r.Requests.Retries = m.reqs.Totals()
-	if since, err := m.link.Offline(); !since.IsZero() {
-		r.OfflineSince = since.Format(time.RFC3339)
-		if err != nil {
-			r.OfflineError = err.Error()
+	if !snap.OfflineSince.IsZero() {
+		r.OfflineSince = snap.OfflineSince.Format(time.RFC3339)
+		if snap.OfflineError != nil {
+			r.OfflineError = snap.OfflineError.Error()
 		}
 	}
 	if m.mgr == nil {
@@ -93,8 +93,8 @@ func (m *monitor) status() reply {
 		zero := 0.0
 		r.Waiting.TimeLeft = &zero
 	} else if snap.UploadRate > 0 {
-		// What is not yet handed to uploads, at the recent rate: the
-		// bytes waiting, less what the uploads under way already took.
+		// The bytes waiting at the recent rate: a bound from above, as
+		// the uploads under way have sent part of them already.
 		left := float64(st.Bytes) / snap.UploadRate
 		r.Waiting.TimeLeft = &left
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ssecfs/ssecfs/keys"
 )
 
 func runUmount(args []string) int {
@@ -101,7 +103,7 @@ func unmountShowing(mp string, w *os.File) (reply, error) {
 		r, err := ask(mp, "unmount", 0)
 		done <- result{r, err}
 	}()
-	tty := isTerminal(w)
+	tty := keys.IsTerminal(w)
 	every := 10 * time.Second
 	if tty {
 		every = time.Second
@@ -140,10 +142,4 @@ func unmountShowing(mp string, w *os.File) (reply, error) {
 		}
 		shown = true
 	}
-}
-
-// isTerminal reports whether f is a terminal.
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }
